@@ -1,0 +1,1 @@
+"""Audio layer: file I/O, spectral features (pure functions), FluidSynth reference rendering."""

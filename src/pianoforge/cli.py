@@ -1,0 +1,190 @@
+"""The ``pianoforge`` command line. Thin: parse, call the library, print, exit.
+
+Errors about inputs print one line (``error: PATH: problem``) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from pianoforge import __version__
+from pianoforge.errors import PianoforgeError
+
+
+def fatal(msg: str, code: int = 2) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+    sys.exit(code)
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+def cmd_data_build(a: argparse.Namespace) -> int:
+    from pianoforge.config import load_preset
+    from pianoforge.data.build import build
+    from pianoforge.data.sources import collect
+
+    preset = load_preset(a.preset, a.set)
+    t0 = time.perf_counter()
+    specs, failures = collect(a.source, a.input, a.limit, a.workers, a.cache_dir, progress=not a.quiet)
+    rep = build(specs, a.out, preset, workers=a.workers, progress=not a.quiet, listing_failures=failures,
+                allow_reserved=a.allow_reserved,
+                source_info={"kind": a.source, "input": str(a.input) if a.input else None, "limit": a.limit})
+    dt = time.perf_counter() - t0
+    m = rep.manifest
+    if rep.up_to_date:
+        print(f"{a.out}: up to date ({rep.reused} pieces); nothing to do")
+        return 0
+    secs = sum(p["seconds"] for p in m["pieces"])
+    print(f"{a.out}: {len(m['pieces'])} pieces, {secs / 60:.1f} min of audio "
+          f"({rep.built} built, {rep.reused} reused) in {dt:.1f} s with preset {preset.name}")
+    for sp, info in m["splits"].items():
+        print(f"  {sp:<10} {info['pieces']:>4} pieces {info['seconds'] / 60:7.1f} min {info['examples']:>6} examples")
+    if rep.skipped:
+        print(f"  skipped {len(rep.skipped)}:")
+        for s in rep.skipped:
+            print(f"    {s['piece_id']}: {s['error']}")
+    return 0
+
+
+def cmd_data_info(a: argparse.Namespace) -> int:
+    from pianoforge.data.store import FeatureStore
+
+    st = FeatureStore(a.dir)
+    m = st.manifest
+    if a.json:
+        print(json.dumps({k: m[k] for k in ("format_version", "fingerprint", "splits", "source")}, indent=1))
+        return 0
+    p = st.preset
+    print(f"{a.dir}: {m['format']} v{m['format_version']}, preset {p.name}, created {m['created']}")
+    print(f"  audio {p.audio.sample_rate} Hz, n_fft {p.audio.n_fft}, hop {p.audio.hop_length} "
+          f"({p.audio.frame_rate:g} frames/s), {p.audio.n_bins} bins; score {p.score.n_channels} channels")
+    for sp, info in m["splits"].items():
+        print(f"  {sp:<10} {info['pieces']:>4} pieces {info['seconds'] / 60:7.1f} min {info['examples']:>6} examples")
+    print(f"  skipped {len(m['skipped'])}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- reference
+
+def cmd_reference(a: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from pianoforge.audio.io import save_audio
+    from pianoforge.audio.render import render_score
+    from pianoforge.config import RenderConfig
+    from pianoforge.midi.score import load_score
+
+    out = Path(a.output)
+    if out.exists() and not a.force:
+        fatal(f"{out}: already exists (use --force to overwrite)")
+    if not out.parent.is_dir():
+        fatal(f"{out}: output folder {out.parent} does not exist")
+    score = load_score(a.input)
+    cfg = replace(RenderConfig(), program=a.program, gain=a.gain, reverb=a.reverb, soundfont=a.soundfont,
+                  release_seconds=a.release)
+    t0 = time.perf_counter()
+    x = render_score(score, a.sample_rate, cfg)
+    save_audio(out, x, a.sample_rate)
+    dt = time.perf_counter() - t0
+    dur = len(x) / a.sample_rate
+    print(f"{out}: {dur:.2f} s at {a.sample_rate} Hz, {len(score.notes)} notes, rendered in {dt:.2f} s "
+          f"({dur / max(dt, 1e-9):.0f}x real time)")
+    return 0
+
+
+def cmd_presets(a: argparse.Namespace) -> int:
+    from pianoforge.config import load_preset, preset_names
+
+    for n in preset_names():
+        p = load_preset(n)
+        au = p.audio
+        print(f"{n:<10} {au.sample_rate:>6} Hz n_fft {au.n_fft:<5} hop {au.hop_length:<4} "
+              f"{au.frame_rate:6.2f} fps  examples {p.data.example_seconds:g} s  score {p.score.n_channels} ch")
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from pianoforge.demo import run_demo
+
+    run_demo(Path(a.out), workers=a.workers, limit=a.limit)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    from pianoforge.config import preset_names
+
+    ap = argparse.ArgumentParser(prog="pianoforge", description="Neural piano audio synthesis toolkit.")
+    ap.add_argument("--version", action="version", version=f"pianoforge {__version__}")
+    ap.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("data", help="build and inspect dataset stores")
+    dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    b = dsub.add_parser("build", help="render/featurize a source into a versioned, memory-mapped store",
+                        description="Build (or resume) a dataset store. Rerunning a finished build is a no-op.")
+    b.add_argument("--source", choices=["corpus", "midi", "maestro"], default="corpus",
+                   help="corpus: embedded music21 works + exercises; midi: a folder of MIDI files "
+                        "(rendered with FluidSynth); maestro: a MAESTRO-layout folder (default: corpus)")
+    b.add_argument("--input", type=Path, help="input folder (required for midi and maestro)")
+    b.add_argument("--out", type=Path, required=True, help="output store folder")
+    b.add_argument("--preset", default="default", help=f"preset name ({', '.join(preset_names())}) or YAML path")
+    b.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a preset value, e.g. --set audio.sample_rate=22050 (repeatable)")
+    b.add_argument("--workers", type=int, default=2, help="parallel worker processes (default 2)")
+    b.add_argument("--limit", type=int, help="use only the first N pieces (corpus: N music21 works)")
+    b.add_argument("--cache-dir", type=Path, help="where converted corpus MIDI is cached "
+                                                   "(default $PIANOFORGE_CACHE or ~/.cache/pianoforge)")
+    b.add_argument("--allow-reserved", action="store_true",
+                   help="evaluation-only store: admit reserved works, put every piece in the test split")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    b.set_defaults(func=cmd_data_build)
+    i = dsub.add_parser("info", help="summarize a dataset store")
+    i.add_argument("dir", type=Path, help="store folder")
+    i.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    i.set_defaults(func=cmd_data_info)
+
+    r = sub.add_parser("reference", help="render a MIDI file with FluidSynth (the reference renderer)")
+    r.add_argument("input", type=Path, help="input MIDI file")
+    r.add_argument("-o", "--output", required=True, help="output WAV path")
+    r.add_argument("--sample-rate", type=int, default=16000, help="output sample rate in Hz (default 16000)")
+    r.add_argument("--soundfont", help="soundfont (.sf2/.sf3); default: FluidR3_GM or another found on the system")
+    r.add_argument("--program", type=int, default=0, help="General MIDI program, 0-127 (default 0, grand piano)")
+    r.add_argument("--gain", type=float, default=0.5, help="FluidSynth master gain (default 0.5)")
+    r.add_argument("--reverb", action="store_true", help="enable FluidSynth reverb (default: dry)")
+    r.add_argument("--release", type=float, default=1.5, help="seconds kept after the last note-off (default 1.5)")
+    r.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
+    r.set_defaults(func=cmd_reference)
+
+    p = sub.add_parser("presets", help="list the shipped presets and their geometry")
+    p.set_defaults(func=cmd_presets)
+
+    m = sub.add_parser("demo", help="the main job on the embedded default (what `make demo` runs)")
+    m.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
+    m.add_argument("--workers", type=int, default=2, help="worker processes for the dataset build (default 2)")
+    m.add_argument("--limit", type=int, default=8, help="music21 works in the demo dataset (default 8)")
+    m.set_defaults(func=cmd_demo)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        return int(a.func(a) or 0)
+    except PianoforgeError as e:
+        fatal(str(e))
+    except KeyboardInterrupt:
+        fatal("interrupted; rerun the same command to resume", 130)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

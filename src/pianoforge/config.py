@@ -1,0 +1,211 @@
+"""Typed configuration: the single source of truth for sample rate, hop, bins and frame rate.
+
+Every derived quantity (frame rate, number of bins, frames per example) is a property computed from the
+few numbers stored here; nothing else in the package hard-codes a sample rate or a hop.
+
+A :class:`Preset` bundles the audio, score-encoding, rendering and data configs (plus free-form
+``model``/``train`` sections owned by later layers). Presets live as YAML files in
+``pianoforge/presets/`` and can be overridden from the command line with ``section.key=value``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pianoforge.errors import ConfigError
+
+N_KEYS = 88
+"""Piano keys A0..C8."""
+LOWEST_PITCH = 21
+"""MIDI pitch of A0."""
+HIGHEST_PITCH = LOWEST_PITCH + N_KEYS - 1
+"""MIDI pitch of C8 (108)."""
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """Sample rate and STFT geometry. Score frames and spectrogram frames share ``hop_length``.
+
+    ``frame_rate = sample_rate / hop_length`` frames per second; a piece of ``n`` frames has exactly
+    ``n * hop_length`` samples (see :func:`pianoforge.audio.spectral.stft`).
+    """
+
+    sample_rate: int = 16000
+    n_fft: int = 1024
+    hop_length: int = 256
+    window: str = "hann"  # "hann" (periodic) or "rect" (the Lan 2018 non-overlapping frames)
+    center: bool = True  # frame k centred on sample k*hop (True) or starting there (False)
+    log_eps: float = 1e-5  # log-magnitude floor: log(|X| + eps), never -inf on silence
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0 or self.hop_length <= 0 or self.n_fft < self.hop_length:
+            raise ConfigError(None, f"bad audio geometry: sr={self.sample_rate} n_fft={self.n_fft} "
+                                    f"hop={self.hop_length} (need sr>0, n_fft>=hop>0)")
+        if self.window not in ("hann", "rect"):
+            raise ConfigError(None, f"unknown window {self.window!r} (hann or rect)")
+
+    @property
+    def frame_rate(self) -> float:
+        """Frames per second (score and spectrogram)."""
+        return self.sample_rate / self.hop_length
+
+    @property
+    def n_bins(self) -> int:
+        """Frequency bins of the one-sided STFT."""
+        return self.n_fft // 2 + 1
+
+    def frames_for_seconds(self, seconds: float) -> int:
+        return int(round(seconds * self.frame_rate))
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """Frame encoding of a score. Channel layout (not interleaved, unlike the original code):
+
+    ``[0:88]`` struck in this frame, ``[88:176]`` held, then optionally ``88`` velocity channels (the
+    note's onset velocity / 127 on every frame it is held) and ``1`` sustain-pedal channel.
+    """
+
+    velocity: bool = True
+    pedal: bool = True
+    pedal_extend: bool = False  # lengthen notes while the sustain pedal is down before encoding
+
+    @property
+    def n_channels(self) -> int:
+        return 2 * N_KEYS + (N_KEYS if self.velocity else 0) + (1 if self.pedal else 0)
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Reference rendering with FluidSynth."""
+
+    program: int = 0  # General MIDI program (0 = Acoustic Grand Piano)
+    gain: float = 0.5  # FluidSynth master gain; output is float, so nothing clips inside FluidSynth
+    reverb: bool = False  # dry by default: the model learns the instrument, not the room
+    chorus: bool = False
+    release_seconds: float = 1.5  # audio kept after the last note-off / pedal-up (release tail)
+    soundfont: str | None = None  # None: search the usual system locations
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How pieces become examples."""
+
+    example_seconds: float = 4.0  # fixed-length training example
+    stride_seconds: float | None = None  # hop between examples; None = example_seconds (no overlap)
+    resize: tuple[int, int] | None = None  # GAN image size (bins, frames); None = keep the STFT grid
+    split_seed: int = 1234
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    align_tolerance: float = 2.0  # seconds of disagreement allowed between audio and MIDI lengths
+    min_seconds: float = 1.0  # shorter pieces are skipped
+
+    def example_frames(self, audio: AudioConfig) -> int:
+        return max(1, audio.frames_for_seconds(self.example_seconds))
+
+    def stride_frames(self, audio: AudioConfig) -> int:
+        s = self.example_seconds if self.stride_seconds is None else self.stride_seconds
+        return max(1, audio.frames_for_seconds(s))
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named, complete configuration. ``model`` and ``train`` belong to the layers that use them."""
+
+    name: str
+    description: str = ""
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def data_fingerprint(self) -> str:
+        """Hash of everything that changes the content of a dataset store (not model/train)."""
+        d = self.to_dict()
+        key = {k: d[k] for k in ("audio", "score", "render", "data")}
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], origin: str = "<dict>") -> Preset:
+        sections = {"audio": AudioConfig, "score": ScoreConfig, "render": RenderConfig, "data": DataConfig}
+        unknown = set(d) - {"name", "description", "model", "train", *sections}
+        if unknown:
+            raise ConfigError(origin, f"unknown preset section(s): {', '.join(sorted(unknown))}")
+        kwargs: dict[str, Any] = {"name": d.get("name", "custom"), "description": d.get("description", "")}
+        for key, klass in sections.items():
+            sub = dict(d.get(key) or {})
+            names = {f.name for f in dataclasses.fields(klass)}
+            bad = set(sub) - names
+            if bad:
+                raise ConfigError(origin, f"unknown key(s) in {key}: {', '.join(sorted(bad))}")
+            for tkey in ("resize", "split_fractions"):
+                if tkey in sub and sub[tkey] is not None:
+                    sub[tkey] = tuple(sub[tkey])
+            try:
+                kwargs[key] = klass(**sub)
+            except TypeError as e:
+                raise ConfigError(origin, f"bad {key} section: {e}") from e
+        kwargs["model"] = dict(d.get("model") or {})
+        kwargs["train"] = dict(d.get("train") or {})
+        return cls(**kwargs)
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped in ``pianoforge/presets``."""
+    files = resources.files("pianoforge") / "presets"
+    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".yaml"))
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(d: dict[str, Any], overrides: list[str], origin: str) -> dict[str, Any]:
+    """Apply ``section.key=value`` strings (values parsed as YAML) to a preset dict, in place."""
+    for ov in overrides:
+        if "=" not in ov:
+            raise ConfigError(origin, f"override {ov!r} is not of the form section.key=value")
+        dotted, value = ov.split("=", 1)
+        parts = dotted.strip().split(".")
+        node = d
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(origin, f"override {ov!r}: {p} is not a section")
+        node[parts[-1]] = _parse_value(value)
+    return d
+
+
+def load_preset(name_or_path: str, overrides: list[str] | None = None) -> Preset:
+    """Load a shipped preset by name, or a YAML/JSON file by path, then apply overrides."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml", ".json") and path.exists():
+        origin = str(path)
+        try:
+            d = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(origin, f"cannot read preset: {e}") from e
+    else:
+        if name_or_path not in preset_names():
+            raise ConfigError(name_or_path, f"unknown preset (known: {', '.join(preset_names())})")
+        origin = f"preset {name_or_path}"
+        d = yaml.safe_load((resources.files("pianoforge") / "presets" / f"{name_or_path}.yaml").read_text())
+    if not isinstance(d, dict):
+        raise ConfigError(origin, "preset is not a mapping")
+    apply_overrides(d, overrides or [], origin)
+    return Preset.from_dict(d, origin)

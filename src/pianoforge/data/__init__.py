@@ -1,0 +1,1 @@
+"""Data layer: sources (corpus, MIDI folder, MAESTRO), the resumable build, the memory-mapped store."""

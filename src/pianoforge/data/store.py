@@ -1,0 +1,124 @@
+"""The dataset store: a versioned, self-describing folder of memory-mapped arrays.
+
+Layout::
+
+    OUT/manifest.json              format + version, full preset, provenance, splits, normalization
+    OUT/pieces/<piece_id>/         one folder per piece, written atomically (temp folder + rename)
+        score.npy   (frames, channels) float16  frame encoding (see pianoforge.midi.encoding)
+        spec.npy    (frames, bins)     float16  natural-log magnitude, log(|STFT| + eps), not normalized
+        audio.npy   (frames * hop,)    float16  mono waveform in [-1, 1] at preset.audio.sample_rate
+        meta.json   piece id, split, frames, seconds, notes, provenance, data fingerprint
+
+Arrays are opened with ``np.load(mmap_mode="r")``, so training memory does not grow with corpus size.
+Normalization statistics are per-frequency-bin moments of ``spec`` over the train split.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pianoforge.audio.spectral import Normalizer
+from pianoforge.config import Preset
+from pianoforge.errors import StoreError
+
+FORMAT = "pianoforge-dataset"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+ARRAYS = ("score", "spec", "audio")
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1, sort_keys=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    """Read and validate a manifest; unknown formats and versions are rejected."""
+    path = root / MANIFEST
+    if not path.exists():
+        raise StoreError(root, "not a pianoforge dataset (no manifest.json); build one with `pianoforge data build`")
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise StoreError(path, f"unreadable manifest ({e})") from e
+    if not isinstance(m, dict) or m.get("format") != FORMAT:
+        raise StoreError(path, f"not a {FORMAT} manifest")
+    v = m.get("format_version")
+    if v != FORMAT_VERSION:
+        raise StoreError(path, f"unsupported dataset format version {v!r} (this pianoforge reads {FORMAT_VERSION})")
+    return m
+
+
+@dataclass
+class PieceArrays:
+    score: np.ndarray  # (frames, channels) float16 memmap
+    spec: np.ndarray  # (frames, bins) float16 memmap
+    audio: np.ndarray  # (frames * hop,) float16 memmap
+
+
+class FeatureStore:
+    """Read-only access to a built dataset store."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.manifest = read_manifest(self.root)
+        if self.manifest.get("status") != "complete":
+            raise StoreError(self.root, "dataset build is not complete; rerun the same `pianoforge data build`")
+        self._arrays: dict[str, PieceArrays] = {}
+
+    @cached_property
+    def preset(self) -> Preset:
+        return Preset.from_dict(self.manifest["preset"], str(self.root / MANIFEST))
+
+    @cached_property
+    def normalizer(self) -> Normalizer:
+        return Normalizer.from_dict(self.manifest["normalization"])
+
+    def pieces(self, split: str | None = None) -> list[dict[str, Any]]:
+        """Piece records (``piece_id``, ``split``, ``n_frames``, ``seconds``, ...), in manifest order."""
+        ps = self.manifest["pieces"]
+        return [p for p in ps if split is None or p["split"] == split]
+
+    def arrays(self, piece_id: str) -> PieceArrays:
+        """Memory-mapped arrays of one piece (opened once per process)."""
+        if piece_id not in self._arrays:
+            d = self.root / "pieces" / piece_id
+            try:
+                arrs = {k: np.load(d / f"{k}.npy", mmap_mode="r", allow_pickle=False) for k in ARRAYS}
+            except (OSError, ValueError) as e:
+                raise StoreError(d, f"missing or corrupt piece arrays ({e})") from e
+            self._arrays[piece_id] = PieceArrays(**arrs)
+        return self._arrays[piece_id]
+
+    def examples(self, split: str, example_frames: int, stride_frames: int | None = None) -> np.ndarray:
+        """Fixed-length example index (n, 2) of (piece number within the split, start frame).
+
+        Starts every ``stride_frames``; a piece shorter than an example gives one (zero-padded) example;
+        a remainder of at least half an example adds one final example ending at the piece's end.
+        """
+        stride = stride_frames or example_frames
+        rows = []
+        for i, p in enumerate(self.pieces(split)):
+            n = int(p["n_frames"])
+            starts = list(range(0, max(n - example_frames, 0) + 1, stride))
+            last = starts[-1] + example_frames
+            if n - last >= example_frames // 2 and n > example_frames:
+                starts.append(n - example_frames)
+            rows += [(i, s) for s in starts]
+        return np.asarray(rows, dtype=np.int64).reshape(-1, 2)

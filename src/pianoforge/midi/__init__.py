@@ -1,0 +1,1 @@
+"""Score layer: MIDI loading into a typed :class:`~pianoforge.midi.score.Score`, frame encoding/decoding."""

@@ -1,0 +1,192 @@
+"""A small typed piano score loaded from MIDI with pretty_midi.
+
+Times are seconds (tempo changes resolved by pretty_midi), pitches MIDI numbers 21..108, velocities
+1..127. Sustain pedal (CC64 >= 64 = down) is kept as a list of (start, end) intervals.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from pianoforge.config import HIGHEST_PITCH, LOWEST_PITCH
+from pianoforge.errors import ScoreError
+
+log = logging.getLogger(__name__)
+
+PEDAL_CC = 64
+PEDAL_THRESHOLD = 64
+
+
+@dataclass(frozen=True)
+class Note:
+    pitch: int  # MIDI number, 21..108
+    start: float  # seconds
+    end: float  # seconds, > start
+    velocity: int  # 1..127
+
+
+@dataclass(frozen=True)
+class Score:
+    """Notes sorted by (start, pitch); pedal intervals sorted and non-overlapping."""
+
+    notes: tuple[Note, ...]
+    pedal: tuple[tuple[float, float], ...] = ()
+    source: str = ""
+    dropped_out_of_range: int = field(default=0, compare=False)
+
+    @property
+    def end_time(self) -> float:
+        """Last note-off or pedal release, seconds."""
+        ends = [n.end for n in self.notes] + [e for _, e in self.pedal]
+        return max(ends) if ends else 0.0
+
+    @property
+    def duration(self) -> float:
+        return self.end_time
+
+    def with_pedal_extension(self) -> Score:
+        """Notes lengthened while the sustain pedal is down: a note released under the pedal sounds until
+        the pedal comes up, or until the same key is struck again, whichever is first."""
+        if not self.pedal:
+            return self
+        starts = np.array([p[0] for p in self.pedal])
+        by_pitch: dict[int, list[float]] = {}
+        for n in self.notes:
+            by_pitch.setdefault(n.pitch, []).append(n.start)
+        out = []
+        for n in self.notes:
+            end = n.end
+            i = int(np.searchsorted(starts, n.end, side="right")) - 1
+            if i >= 0 and self.pedal[i][0] <= n.end < self.pedal[i][1]:
+                end = self.pedal[i][1]
+                later = [s for s in by_pitch[n.pitch] if s > n.start]
+                if later:
+                    end = min(end, max(n.end, min(later)))
+            out.append(replace(n, end=end))
+        return replace(self, notes=tuple(out))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Columns pitch (int), start, end (float, s), velocity (int)."""
+        return {
+            "pitch": np.array([n.pitch for n in self.notes], dtype=np.int64),
+            "start": np.array([n.start for n in self.notes], dtype=np.float64),
+            "end": np.array([n.end for n in self.notes], dtype=np.float64),
+            "velocity": np.array([n.velocity for n in self.notes], dtype=np.int64),
+        }
+
+
+def make_score(notes: list[Note], pedal: list[tuple[float, float]] | None = None, source: str = "") -> Score:
+    """Sort and validate notes and pedal intervals into a :class:`Score`."""
+    clean = sorted((n for n in notes if n.end > n.start), key=lambda n: (n.start, n.pitch, n.end))
+    return Score(tuple(clean), tuple(_merge_intervals(pedal or [])), source)
+
+
+def _merge_intervals(iv: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for s, e in sorted((float(s), float(e)) for s, e in iv if e > s):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+def pedal_intervals(control_changes, end_time: float) -> list[tuple[float, float]]:
+    """CC64 events -> (down, up) intervals; a pedal still down at the end is closed at ``end_time``."""
+    out, down_at = [], None
+    for cc in sorted((c for c in control_changes if c.number == PEDAL_CC), key=lambda c: c.time):
+        down = cc.value >= PEDAL_THRESHOLD
+        if down and down_at is None:
+            down_at = cc.time
+        elif not down and down_at is not None:
+            out.append((down_at, cc.time))
+            down_at = None
+    if down_at is not None and end_time > down_at:
+        out.append((down_at, end_time))
+    return out
+
+
+def load_score(path: str | Path) -> Score:
+    """Read a MIDI file into a piano :class:`Score`.
+
+    Drum tracks are excluded; all other tracks are merged into one piano part; pitches outside A0..C8 are
+    dropped with a warning that counts them. Raises :class:`ScoreError` (one line naming the file) for
+    missing, non-MIDI, corrupt, truncated, empty, note-less or drum-only files.
+    """
+    import pretty_midi  # lazy: heavy import
+
+    p = Path(path)
+    if not p.exists():
+        raise ScoreError(p, "file not found")
+    if p.is_dir():
+        raise ScoreError(p, "is a folder, not a MIDI file")
+    try:
+        head = p.open("rb").read(4)
+    except OSError as e:
+        raise ScoreError(p, f"unreadable ({e.strerror or e})") from e
+    if not head:
+        raise ScoreError(p, "empty file")
+    if head != b"MThd" and head != b"RIFF":
+        raise ScoreError(p, "not a MIDI file (no MThd header)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pm = pretty_midi.PrettyMIDI(str(p))
+    except Exception as e:  # mido/pretty_midi raise many types for corrupt or truncated data
+        msg = " ".join(str(e).split())[:160] or type(e).__name__
+        raise ScoreError(p, f"corrupt or truncated MIDI ({msg})") from e
+    pitched = [i for i in pm.instruments if not i.is_drum]
+    n_drum = sum(len(i.notes) for i in pm.instruments if i.is_drum)
+    raw = [n for i in pitched for n in i.notes]
+    if not raw:
+        raise ScoreError(p, "only drum notes, no piano notes" if n_drum else "no notes")
+    notes = [
+        Note(int(n.pitch), float(n.start), float(n.end), int(min(max(n.velocity, 1), 127)))
+        for n in raw if LOWEST_PITCH <= n.pitch <= HIGHEST_PITCH
+    ]
+    dropped = len(raw) - len(notes)
+    if dropped:
+        log.warning("%s: dropped %d note(s) outside the piano range A0-C8 (21-108)", p, dropped)
+    if not notes:
+        raise ScoreError(p, "no notes inside the piano range A0-C8")
+    end = max(n.end for n in notes)
+    ccs = [c for i in pitched for c in i.control_changes]
+    score = make_score(notes, pedal_intervals(ccs, end), source=str(p))
+    return replace(score, dropped_out_of_range=dropped)
+
+
+def write_midi(score: Score, path: str | Path, program: int = 0, tail_seconds: float = 0.0) -> Path:
+    """Write a score as a one-track MIDI file (notes + CC64), atomically.
+
+    ``tail_seconds > 0`` appends a silent CC64=0 event that long after the end, so that FluidSynth keeps
+    rendering the release tail (it stops about 1 s after the last event).
+    """
+    import pretty_midi
+
+    p = Path(path)
+    pm = pretty_midi.PrettyMIDI(resolution=960, initial_tempo=120.0)
+    inst = pretty_midi.Instrument(program=int(program), name="piano")
+    for n in score.notes:
+        inst.notes.append(pretty_midi.Note(int(n.velocity), int(n.pitch), float(n.start), float(n.end)))
+    for s, e in score.pedal:
+        inst.control_changes.append(pretty_midi.ControlChange(PEDAL_CC, 127, float(s)))
+        inst.control_changes.append(pretty_midi.ControlChange(PEDAL_CC, 0, float(e)))
+    if tail_seconds > 0:
+        inst.control_changes.append(pretty_midi.ControlChange(PEDAL_CC, 0, score.end_time + tail_seconds))
+    pm.instruments.append(inst)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=".mid", dir=p.parent)
+    os.close(fd)
+    try:
+        pm.write(tmp)
+        os.replace(tmp, p)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return p
