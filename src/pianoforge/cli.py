@@ -97,6 +97,65 @@ def cmd_reference(a: argparse.Namespace) -> int:
     return 0
 
 
+def _loop_settings(a: argparse.Namespace, train_cfg: dict):
+    from pianoforge.training.loop import LoopSettings
+
+    return LoopSettings(
+        max_epochs=a.max_epochs or int(train_cfg.get("max_epochs", 100)), max_minutes=a.max_minutes,
+        max_steps=a.max_steps, batch_size=a.batch_size or int(train_cfg.get("batch_size", 16)),
+        num_workers=a.loader_workers, seed=a.seed, ckpt_every_steps=a.ckpt_every,
+        devices=a.devices, num_nodes=a.num_nodes, node_rank=a.node_rank, accelerator=a.accelerator,
+        master_addr=a.master_addr, master_port=a.master_port, progress=not a.quiet)
+
+
+def cmd_train_perform(a: argparse.Namespace) -> int:
+    from pianoforge.config import load_preset
+    from pianoforge.training.perform import train_perform
+
+    overrides = list(a.set)
+    if a.lr is not None:
+        overrides.append(f"train.lr={a.lr}")
+    preset = load_preset(a.preset, overrides)
+    if a.strategy == "ddp" and a.devices * a.num_nodes < 2:
+        print("note: --strategy ddp with one process runs without DDP", file=sys.stderr)
+    summary = train_perform(a.data, preset, a.out, _loop_settings(a, preset.train))
+    if summary:
+        best = summary["best"]
+        print(f"{a.out}: {summary['stop_reason']}; {summary['epochs']} epochs, {summary['steps']} steps, "
+              f"best {summary['monitor']}={best if best is None else round(best, 5)}, {summary['elapsed_s']:.0f} s; "
+              f"checkpoint {a.out / 'best.safetensors'}")
+    return 0
+
+
+def cmd_render(a: argparse.Namespace) -> int:
+    import torch
+
+    from pianoforge.inference import PerformRenderer, figure4
+    from pianoforge.midi.score import load_score
+
+    out = Path(a.output)
+    if out.exists() and not a.force:
+        fatal(f"{out}: already exists (use --force to overwrite)")
+    if not out.parent.is_dir():
+        fatal(f"{out}: output folder {out.parent} does not exist")
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    t_load = time.perf_counter()
+    r = PerformRenderer.from_checkpoint(a.checkpoint)
+    t_load = time.perf_counter() - t_load
+    try:
+        res = r.render_midi(a.input, out, sample_rate=a.sample_rate, phase=a.phase, iterations=a.iterations)
+    except ValueError as e:
+        fatal(f"{a.input}: {e}")
+    print(f"{out}: {res.seconds:.2f} s at {res.sample_rate} Hz; rendered in {res.wall_s:.2f} s "
+          f"({res.realtime_factor:.1f}x real time; model load {t_load:.2f} s; phase "
+          f"{a.phase or r.phase}, {r.iterations if a.iterations is None else a.iterations} iterations)")
+    if a.figure:
+        fig = figure4(a.figure, r, load_score(a.input), res.logmag)
+        print(f"{fig}: piano roll, predicted and FluidSynth reference spectrograms")
+    return 0
+
+
 def cmd_presets(a: argparse.Namespace) -> int:
     from pianoforge.config import load_preset, preset_names
 
@@ -162,6 +221,30 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
     r.set_defaults(func=cmd_reference)
 
+    t = sub.add_parser("train", help="train a model (perform)")
+    tsub = t.add_subparsers(dest="train_command", required=True, metavar="TASK")
+    tp = tsub.add_parser("perform", help="train a score-to-spectrogram model on a dataset store",
+                         description="Train or resume (rerun the same command) a perform model.")
+    tp.add_argument("--data", type=Path, required=True, help="dataset store built with `pianoforge data build`")
+    tp.add_argument("--preset", default="default", help="preset name (lan2018, lan2018-baseline, default) or YAML")
+    tp.add_argument("--out", type=Path, required=True, help="run folder (logs, checkpoints, best.safetensors)")
+    _add_loop_flags(tp)
+    tp.set_defaults(func=cmd_train_perform)
+
+    rr = sub.add_parser("render", help="render a MIDI file with a neural perform model",
+                        description="MIDI -> WAV with a perform checkpoint (default: the shipped default model).")
+    rr.add_argument("input", type=Path, help="input MIDI file")
+    rr.add_argument("-o", "--output", required=True, help="output WAV path")
+    rr.add_argument("--checkpoint", help="perform checkpoint (.safetensors); default: the shipped default model")
+    rr.add_argument("--phase", choices=["pghi+gl", "griffinlim", "pghi", "zero", "direct"],
+                    help="phase reconstruction (default: the checkpoint's; direct for complex/time models)")
+    rr.add_argument("--iterations", type=int, help="Griffin-Lim iterations (default: the checkpoint's)")
+    rr.add_argument("--sample-rate", type=int, help="resample the output to this rate in Hz (default: the model's)")
+    rr.add_argument("--figure", help="also write the paper's Figure 4 (roll, predicted, reference) as this PNG")
+    rr.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    rr.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
+    rr.set_defaults(func=cmd_render)
+
     p = sub.add_parser("presets", help="list the shipped presets and their geometry")
     p.set_defaults(func=cmd_presets)
 
@@ -171,6 +254,29 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--limit", type=int, default=8, help="music21 works in the demo dataset (default 8)")
     m.set_defaults(func=cmd_demo)
     return ap
+
+
+def _add_loop_flags(tp: argparse.ArgumentParser) -> None:
+    tp.add_argument("--max-epochs", type=int, help="stop after N epochs (default: the preset's train.max_epochs)")
+    tp.add_argument("--max-minutes", type=float, help="stop after M minutes of training (checkpointed, resumable)")
+    tp.add_argument("--max-steps", type=int, help="stop after N optimizer steps")
+    tp.add_argument("--batch-size", type=int, help="examples per batch and process (default: the preset's)")
+    tp.add_argument("--lr", type=float, help="learning rate (default: the preset's train.lr)")
+    tp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    tp.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="override a preset value, e.g. --set model.rnn_units=256 (repeatable)")
+    tp.add_argument("--ckpt-every", type=int, default=200, help="save a resumable state every N steps (default 200)")
+    tp.add_argument("--loader-workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+    tp.add_argument("--devices", type=int, default=1, help="processes (GPUs) per node for DDP (default 1)")
+    tp.add_argument("--num-nodes", type=int, default=1, help="nodes for multi-node DDP (default 1)")
+    tp.add_argument("--node-rank", type=int, default=0, help="this node's rank in multi-node DDP (default 0)")
+    tp.add_argument("--strategy", choices=["auto", "ddp"], default="auto",
+                    help="ddp: DistributedDataParallel (implied by --devices/--num-nodes > 1)")
+    tp.add_argument("--accelerator", choices=["auto", "cpu", "cuda"], default="auto",
+                    help="device kind (default auto: CUDA when available)")
+    tp.add_argument("--master-addr", default="127.0.0.1", help="DDP rendezvous address (multi-node)")
+    tp.add_argument("--master-port", type=int, default=0, help="DDP rendezvous port (default: a free port)")
+    tp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -117,7 +117,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class Preset:
-    """A named, complete configuration. ``model`` and ``train`` belong to the layers that use them."""
+    """A named, complete configuration. ``model``, ``train`` and ``inference`` are free-form sections
+    validated by the layers that use them (``models``, ``training``, ``inference``)."""
 
     name: str
     description: str = ""
@@ -127,6 +128,7 @@ class Preset:
     data: DataConfig = field(default_factory=DataConfig)
     model: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
+    inference: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -140,7 +142,7 @@ class Preset:
     @classmethod
     def from_dict(cls, d: dict[str, Any], origin: str = "<dict>") -> Preset:
         sections = {"audio": AudioConfig, "score": ScoreConfig, "render": RenderConfig, "data": DataConfig}
-        unknown = set(d) - {"name", "description", "model", "train", *sections}
+        unknown = set(d) - {"name", "description", "model", "train", "inference", *sections}
         if unknown:
             raise ConfigError(origin, f"unknown preset section(s): {', '.join(sorted(unknown))}")
         kwargs: dict[str, Any] = {"name": d.get("name", "custom"), "description": d.get("description", "")}
@@ -159,6 +161,7 @@ class Preset:
                 raise ConfigError(origin, f"bad {key} section: {e}") from e
         kwargs["model"] = dict(d.get("model") or {})
         kwargs["train"] = dict(d.get("train") or {})
+        kwargs["inference"] = dict(d.get("inference") or {})
         return cls(**kwargs)
 
 

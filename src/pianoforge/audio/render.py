@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from pianoforge.audio.io import resample
 from pianoforge.config import RenderConfig
 from pianoforge.errors import RenderError
 from pianoforge.midi.score import Score, write_midi
@@ -34,6 +35,8 @@ SOUNDFONT_CANDIDATES = (
     "/usr/share/soundfonts/TimGM6mb.sf2",
 )
 INSTALL_HINT = "install one with: apt-get install fluid-soundfont-gm (or pass --soundfont PATH)"
+FLUIDSYNTH_RATES = (8000, 96000)
+"""Sample rates FluidSynth accepts; others are rendered at a supported rate and resampled."""
 
 
 def find_soundfont(explicit: str | Path | None = None) -> Path:
@@ -80,11 +83,15 @@ def render_score(score: Score, sample_rate: int, cfg: RenderConfig = RenderConfi
     exe = fluidsynth_binary()
     if n_samples is None:
         n_samples = int(np.ceil((score.end_time + cfg.release_seconds) * sample_rate))
+    render_sr = int(sample_rate)  # FluidSynth refuses rates outside FLUIDSYNTH_RATES (gan-10s uses 5.5 kHz)
+    while render_sr < FLUIDSYNTH_RATES[0]:
+        render_sr *= 2
+    render_sr = min(render_sr, FLUIDSYNTH_RATES[1])
     with tempfile.TemporaryDirectory(prefix="pianoforge-render-") as tmp:
         mid = Path(tmp) / "score.mid"
         wav = Path(tmp) / "out.wav"
         write_midi(score, mid, program=cfg.program, tail_seconds=cfg.release_seconds + 0.5)
-        cmd = [exe, "-ni", "-q", "-g", str(cfg.gain), "-r", str(int(sample_rate)),
+        cmd = [exe, "-ni", "-q", "-g", str(cfg.gain), "-r", str(render_sr),
                "-R", "1" if cfg.reverb else "0", "-C", "1" if cfg.chorus else "0",
                "-o", "audio.file.format=float", "-o", "synth.cpu-cores=1",
                "-F", str(wav), str(sf2), str(mid)]
@@ -95,10 +102,15 @@ def render_score(score: Score, sample_rate: int, cfg: RenderConfig = RenderConfi
         if proc.returncode != 0 or not wav.exists():
             err = " ".join((proc.stderr or proc.stdout or "").split())[:200]
             raise RenderError(score.source or None, f"fluidsynth failed (exit {proc.returncode}): {err}")
+        if "not a SoundFont" in (proc.stderr or ""):
+            # FluidSynth exits 0 and silently renders with its built-in default soundfont instead
+            raise RenderError(sf2, "not a usable soundfont (fluidsynth could not load it)")
         data, sr = sf.read(str(wav), dtype="float32", always_2d=True)
-    if sr != sample_rate:
-        raise RenderError(score.source or None, f"fluidsynth wrote {sr} Hz, asked for {sample_rate} Hz")
+    if sr != render_sr:
+        raise RenderError(score.source or None, f"fluidsynth wrote {sr} Hz, asked for {render_sr} Hz")
     x = data.mean(axis=1)
+    if render_sr != sample_rate:
+        x = resample(x, render_sr, int(sample_rate))
     if len(x) >= n_samples:
         x = x[:n_samples]
     else:

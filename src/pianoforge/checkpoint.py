@@ -1,0 +1,169 @@
+"""Checkpoints: safetensors tensors + JSON metadata + a format version. No pickles anywhere.
+
+Two kinds of artifact:
+- an **inference checkpoint**: one ``.safetensors`` file whose header metadata holds
+  ``{"format": "pianoforge-checkpoint", "format_version": "1", "kind": ..., "config": <JSON>}``.
+  It holds the model weights and buffers (normalization stats included), so it alone rebuilds the model.
+- a **training state**: a folder ``step-XXXXXXX/`` with ``tensors.safetensors`` (model, optimizer and RNG
+  tensors) and ``state.json`` (step, epoch, position in the epoch, early-stopping state, optimizer hyper-
+  parameters), written into a temporary folder and renamed, then named in ``LATEST`` (atomic replace).
+Unknown formats and versions are rejected with a clear message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from pianoforge.errors import PianoforgeError
+
+FORMAT = "pianoforge-checkpoint"
+FORMAT_VERSION = 1
+STATE_FORMAT = "pianoforge-train-state"
+
+
+class CheckpointError(PianoforgeError):
+    """A checkpoint that is missing, corrupt, or of an unknown format or version."""
+
+
+def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], kind: str, config: dict[str, Any],
+                    dtype: torch.dtype | None = None) -> Path:
+    """Write an inference checkpoint atomically. ``dtype`` (e.g. torch.float16) shrinks float tensors."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for k, v in tensors.items():
+        v = v.detach().cpu().contiguous()
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        out[k] = v
+    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "kind": kind,
+            "config": json.dumps(config, sort_keys=True)}
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    os.close(fd)
+    try:
+        save_file(out, tmp, metadata=meta)
+        os.replace(tmp, p)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return p
+
+
+def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
+    """Validate the header of an inference checkpoint and return ``{"kind", "config", ...}``."""
+    from safetensors import safe_open
+
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(p, "checkpoint not found")
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(p, f"not a safetensors checkpoint or corrupt ({' '.join(str(e).split())[:120]})") from e
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(p, f"not a {FORMAT} file")
+    if meta.get("format_version") != str(FORMAT_VERSION):
+        raise CheckpointError(p, f"unsupported checkpoint format version {meta.get('format_version')!r} "
+                                 f"(this pianoforge reads {FORMAT_VERSION})")
+    try:
+        config = json.loads(meta["config"])
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(p, "checkpoint metadata has no valid config") from e
+    return {"kind": meta.get("kind"), "config": config}
+
+
+def load_checkpoint(path: str | Path, kind: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(tensors as float32, metadata). ``kind`` checks the checkpoint holds that kind of model."""
+    meta = read_checkpoint_meta(path)
+    if kind is not None and meta["kind"] != kind:
+        raise CheckpointError(path, f"holds a {meta['kind']!r} model, expected {kind!r}")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(path, f"corrupt tensors ({' '.join(str(e).split())[:120]})") from e
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}, meta
+
+
+# -------------------------------------------------------------------------------------- train state
+
+def optimizer_to_tensors(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split an optimizer state dict into tensors (for safetensors) and JSON-able rest."""
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for idx, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{prefix}.state.{idx}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                scalars[f"{idx}.{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_tensors(opt: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor],
+                           info: dict[str, Any]) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    pre = f"{prefix}.state."
+    for k, v in tensors.items():
+        if k.startswith(pre):
+            idx, name = k[len(pre):].split(".", 1)
+            state.setdefault(int(idx), {})[name] = v
+    for k, v in info.get("scalars", {}).items():
+        idx, name = k.split(".", 1)
+        state.setdefault(int(idx), {})[name] = v
+    opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+
+
+def save_train_state(ckpt_dir: Path, step: int, tensors: dict[str, torch.Tensor], state: dict[str, Any],
+                     keep: int = 2) -> Path:
+    """Write ``ckpt_dir/step-XXXXXXX`` atomically, point ``LATEST`` at it, prune older ones."""
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    name = f"step-{step:08d}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=ckpt_dir))
+    try:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "tensors.safetensors"))
+        (tmp / "state.json").write_text(json.dumps({"format": STATE_FORMAT, "format_version": FORMAT_VERSION,
+                                                    **state}, indent=1))
+        final = ckpt_dir / name
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    fd, tmpl = tempfile.mkstemp(prefix=".LATEST.", dir=ckpt_dir)
+    with os.fdopen(fd, "w") as f:
+        f.write(name + "\n")
+    os.replace(tmpl, ckpt_dir / "LATEST")
+    steps = sorted(d for d in ckpt_dir.glob("step-*") if d.is_dir())
+    for old in steps[:-keep]:
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+    for stale in ckpt_dir.glob(".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return final
+
+
+def load_train_state(ckpt_dir: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """The state named by ``LATEST``, or None when there is none yet."""
+    latest = ckpt_dir / "LATEST"
+    if not latest.exists():
+        return None
+    d = ckpt_dir / latest.read_text().strip()
+    try:
+        state = json.loads((d / "state.json").read_text())
+        tensors = load_file(str(d / "tensors.safetensors"))
+    except (OSError, ValueError, SafetensorError) as e:
+        raise CheckpointError(d, f"corrupt training state ({' '.join(str(e).split())[:120]})") from e
+    if state.get("format") != STATE_FORMAT or state.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(d, f"unsupported training state version {state.get('format_version')!r}")
+    return tensors, state

@@ -1,0 +1,1 @@
+"""Models: ``perform`` (score frames -> spectrogram) and, later, ``gan``. Shared layers in ``blocks``."""

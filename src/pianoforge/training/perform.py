@@ -1,0 +1,130 @@
+"""The perform training task: score frames -> spectrogram, on a dataset store.
+
+``train_perform`` is what ``pianoforge train perform`` calls. The run folder gets ``run_config.json``,
+``train_log.csv``, ``val_log.csv``, ``loss_curve.png``, ``checkpoints/`` (exact-resume states),
+``best.safetensors`` (the inference checkpoint with the best validation loss) and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pianoforge.checkpoint import save_checkpoint
+from pianoforge.config import Preset
+from pianoforge.data.dataset import PerformExamples
+from pianoforge.data.reserved import is_reserved
+from pianoforge.data.store import FeatureStore
+from pianoforge.errors import ConfigError, StoreError
+from pianoforge.losses import check_losses, perform_losses
+from pianoforge.models.perform import build_perform_model
+from pianoforge.training.loop import LoopSettings, launch
+
+DEFAULT_TRAIN = {"batch_size": 16, "lr": 1e-3, "losses": {"lms": 1.0}, "grad_clip": None, "max_epochs": 100,
+                 "weight_decay": 0.0, "early_stop_patience": 20}
+
+
+def check_store(store: FeatureStore, preset: Preset) -> None:
+    """The store must share the preset's audio geometry and score encoding, and be fit for training."""
+    sp = store.preset
+    if sp.audio != preset.audio or sp.score != preset.score:
+        raise StoreError(store.root, f"was built with preset {sp.name!r} (audio/score geometry differs from "
+                                     f"{preset.name!r}); build one with --preset {preset.name}")
+    if store.manifest.get("eval_only"):
+        raise StoreError(store.root, "is an evaluation-only store (built with --allow-reserved); never train on it")
+    for p in store.pieces():
+        work = p.get("provenance", {}).get("work") or p["piece_id"]
+        if is_reserved(work) or is_reserved(Path(p.get("midi") or "").name):
+            raise StoreError(store.root, f"holds reserved work {work}; it must never be trained on")
+    if not store.pieces("train"):
+        raise StoreError(store.root, "has no training pieces")
+
+
+class PerformTask:
+    monitor = "val/loss"
+
+    def __init__(self, store: FeatureStore, preset: Preset, device: torch.device) -> None:
+        self.preset = preset
+        self.store = store
+        tr = {**DEFAULT_TRAIN, **preset.train}
+        self.train_cfg = tr
+        self.weights = {k: float(v) for k, v in tr["losses"].items()}
+        self.model = build_perform_model(preset.model, preset.audio, preset.score.n_channels, store.normalizer)
+        check_losses(self.weights, self.model.cfg.output)
+        self.model.to(device)
+        self.net = self.model
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=float(tr["lr"]), weight_decay=float(tr["weight_decay"]))
+        self.train_dataset = PerformExamples(store, "train")
+        val = PerformExamples(store, "validation")
+        self.val_dataset = val if len(val) else None
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"model": self.model}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"model": self.opt}
+
+    def wrap(self, fn) -> None:
+        self.net = fn(self.model)
+
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        out = self.net(batch["score"])
+        losses = perform_losses(self.model, out, batch, self.weights)
+        self.opt.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        if self.train_cfg.get("grad_clip"):
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), float(self.train_cfg["grad_clip"]))
+        self.opt.step()
+        return {k: float(v.detach()) for k, v in losses.items()}
+
+    @torch.no_grad()
+    def val_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        out = self.net(batch["score"])
+        weights = dict(self.weights)
+        weights.setdefault("lms", 0.0)  # always report the paper's LMS MSE for comparability
+        d = perform_losses(self.model, out, batch, weights)
+        return {f"val/{k.split('/')[-1]}" if k != "loss" else "val/loss": float(v) for k, v in d.items()}
+
+    def export(self, path: Path) -> None:
+        export_perform(self.model, self.preset, path, {"data": str(self.store.root),
+                                                      "data_fingerprint": self.store.manifest["fingerprint"]})
+
+
+def export_perform(model, preset: Preset, path: Path, extra: dict[str, Any] | None = None) -> Path:
+    """Write an inference checkpoint: weights + buffers (normalization) + the full preset."""
+    cfg = {"preset": preset.to_dict(), "model": model.cfg.to_dict(), **(extra or {})}
+    return save_checkpoint(path, model.state_dict(), kind="perform", config=cfg)
+
+
+def train_perform(data: Path, preset: Preset, out: Path, settings: LoopSettings) -> dict[str, Any] | None:
+    """Train (or resume) a perform model. Returns the run summary."""
+    store = FeatureStore(data)
+    check_store(store, preset)
+    tr = {**DEFAULT_TRAIN, **preset.train}
+    cfg_path = out / "run_config.json"
+    run_cfg = json.loads(json.dumps({"kind": "perform", "preset": preset.to_dict(), "data": str(Path(data).resolve()),
+                                     "data_fingerprint": store.manifest["fingerprint"]}))  # tuples -> lists
+    if cfg_path.exists():
+        old = json.loads(cfg_path.read_text())
+        if old.get("preset") != run_cfg["preset"] or old.get("data_fingerprint") != run_cfg["data_fingerprint"]:
+            raise ConfigError(out, "run folder holds a run with another preset or dataset; use a new --out")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        cfg_path.write_text(json.dumps({**run_cfg, "settings": asdict(settings)}, indent=1))
+    settings.early_stop_patience = int(tr.get("early_stop_patience", settings.early_stop_patience))
+
+    return launch(_PerformTaskFactory(Path(data), preset), settings, out)
+
+
+class _PerformTaskFactory:
+    """Picklable task factory (DDP workers are spawned processes)."""
+
+    def __init__(self, data: Path, preset: Preset) -> None:
+        self.data, self.preset = data, preset
+
+    def __call__(self, device: torch.device) -> PerformTask:
+        return PerformTask(FeatureStore(self.data), self.preset, device)
