@@ -3,7 +3,9 @@
 1. Build a small dataset store from the embedded corpus (the first ``limit`` music21 works plus a few
    generated exercises) with the ``default`` preset.
 2. Render the example score (``examples/etude.mid``) with the FluidSynth reference renderer.
-3. Draw its piano roll and log-magnitude spectrogram, and the same for one held-out piece of the store.
+3. Render the same score with the shipped neural ``default`` model and draw the paper's Figure 4
+   (piano roll, predicted spectrogram, FluidSynth reference spectrogram).
+4. Draw one held-out piece of the store.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def run_demo(out: Path, workers: int = 2, limit: int = 8, example: Path = EXAMPL
     a = preset.audio
     made: dict[str, Path] = {}
 
-    print(f"[1/3] dataset: embedded corpus (first {limit} music21 works + exercises), preset default")
+    print(f"[1/4] dataset: embedded corpus (first {limit} music21 works + exercises), preset default")
     t0 = time.perf_counter()
     specs, failures = collect("corpus", None, limit=limit, workers=workers)
     rep = build(specs, out / "dataset", preset, workers=workers, listing_failures=failures,
@@ -44,7 +46,7 @@ def run_demo(out: Path, workers: int = 2, limit: int = 8, example: Path = EXAMPL
     made["dataset"] = out / "dataset"
 
     if example.exists():
-        print(f"[2/3] reference render of {example} (FluidSynth)")
+        print(f"[2/4] reference render of {example} (FluidSynth)")
         score = load_score(example)
         n = frames_for(score.end_time + preset.render.release_seconds, a.frame_rate)
         t0 = time.perf_counter()
@@ -56,7 +58,23 @@ def run_demo(out: Path, workers: int = 2, limit: int = 8, example: Path = EXAMPL
             [("FluidSynth reference (log-magnitude)", log_magnitude_np(audio, a))], a, title=str(example))
         print(f"      {len(audio) / a.sample_rate:.1f} s in {dt:.2f} s -> {made['reference_wav']}")
 
-    print("[3/3] a held-out piece from the store")
+    if example.exists():
+        from pianoforge.checkpoint import CheckpointError
+        from pianoforge.inference import PerformRenderer, figure4
+
+        print(f"[3/4] neural render of {example} with the shipped default model")
+        try:
+            r = PerformRenderer.from_checkpoint()
+        except CheckpointError as e:
+            print(f"      skipped: {e}")
+        else:
+            res = r.render_midi(example, out / f"{example.stem}.neural.wav")
+            made["neural_wav"] = out / f"{example.stem}.neural.wav"
+            made["figure4_png"] = figure4(out / f"{example.stem}.figure4.png", r, load_score(example), res.logmag)
+            print(f"      {res.seconds:.1f} s in {res.wall_s:.2f} s ({res.realtime_factor:.0f}x real time) "
+                  f"-> {made['neural_wav']}")
+
+    print("[4/4] a held-out piece from the store")
     st = FeatureStore(out / "dataset")
     held = st.pieces("test") or st.pieces()
     p = held[0]

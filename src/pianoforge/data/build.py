@@ -31,7 +31,7 @@ from pianoforge.audio.spectral import Normalizer
 from pianoforge.config import Preset
 from pianoforge.data.reserved import is_reserved
 from pianoforge.data.sources import SPLITS, PieceSpec
-from pianoforge.data.store import ARRAYS, FORMAT, FORMAT_VERSION, MANIFEST, write_json_atomic
+from pianoforge.data.store import ARRAYS, FORMAT, FORMAT_VERSION, MANIFEST, read_manifest, write_json_atomic
 from pianoforge.errors import PianoforgeError, StoreError
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,14 @@ def file_digest(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def audio_identity(path: Path | None) -> str | None:
+    """Size and modification time of a recorded audio file (hashing every MAESTRO WAV would be slow)."""
+    if path is None or not path.exists():
+        return None
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 def source_digest(specs: Iterable[PieceSpec]) -> str:
@@ -126,7 +134,7 @@ def build(specs: list[PieceSpec], out: str | Path, preset: Preset, *, workers: i
     for s in specs:
         reason = None if allow_reserved else _reserved_reason(s)
         if reason:
-            skipped.append({"piece_id": s.piece_id, "error": reason})
+            skipped.append({"piece_id": s.piece_id, "file": str(s.midi), "error": f"{s.midi}: {reason}"})
             continue
         meta = _reusable(pieces_dir / s.piece_id, fingerprint, s)
         if meta is not None:
@@ -152,16 +160,9 @@ def build(specs: list[PieceSpec], out: str | Path, preset: Preset, *, workers: i
 
 
 def _existing_manifest(out: Path) -> dict[str, Any] | None:
-    p = out / MANIFEST
-    if not p.exists():
+    if not (out / MANIFEST).exists():
         return None
-    try:
-        m = json.loads(p.read_text())
-    except (OSError, ValueError) as e:
-        raise StoreError(p, f"unreadable manifest ({e}); remove the folder or use a new --out") from e
-    if m.get("format") != FORMAT or m.get("format_version") != FORMAT_VERSION:
-        raise StoreError(p, f"holds another format or version ({m.get('format')} v{m.get('format_version')})")
-    return m
+    return read_manifest(out)  # StoreError for unreadable manifests, other formats, unsupported versions
 
 
 def _reusable(piece_dir: Path, fingerprint: str, spec: PieceSpec) -> dict[str, Any] | None:
@@ -173,6 +174,8 @@ def _reusable(piece_dir: Path, fingerprint: str, spec: PieceSpec) -> dict[str, A
     except (OSError, ValueError):
         return None
     if meta.get("fingerprint") != fingerprint or meta.get("midi_sha1") != file_digest(spec.midi):
+        return None
+    if meta.get("audio_id") != audio_identity(spec.audio):  # the recording was replaced
         return None
     if not all((piece_dir / f"{k}.npy").exists() for k in ARRAYS):
         return None

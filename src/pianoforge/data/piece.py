@@ -25,7 +25,7 @@ from pianoforge.midi.score import load_score
 
 
 def process_piece(spec: PieceSpec, preset_dict: dict[str, Any], pieces_dir: Path, fingerprint: str) -> dict[str, Any] | str:
-    from pianoforge.data.build import file_digest
+    from pianoforge.data.build import audio_identity, file_digest
 
     preset = Preset.from_dict(preset_dict)
     a = preset.audio
@@ -57,7 +57,8 @@ def process_piece(spec: PieceSpec, preset_dict: dict[str, Any], pieces_dir: Path
                 "n_notes": len(score.notes), "dropped_out_of_range": score.dropped_out_of_range,
                 "peak": round(float(np.max(np.abs(audio))), 5), "fingerprint": fingerprint,
                 "midi_sha1": file_digest(spec.midi), "midi": str(spec.midi),
-                "audio": str(spec.audio) if spec.audio else None, "provenance": spec.provenance}
+                "audio": str(spec.audio) if spec.audio else None, "audio_id": audio_identity(spec.audio),
+                "provenance": spec.provenance}
         _write_piece(pieces_dir, spec.piece_id, {
             "score": score_frames.astype(np.float16), "spec": spec_frames.astype(np.float16),
             "audio": audio.astype(np.float16)}, meta)

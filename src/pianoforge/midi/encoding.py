@@ -45,6 +45,7 @@ def encode(score: Score, cfg: ScoreConfig, frame_rate: float, n_frames: int | No
     if n_frames is None:
         n_frames = max(1, frames_for(score.end_time, frame_rate))
     x = np.zeros((n_frames, cfg.n_channels), dtype=np.float32)
+    held_until: dict[int, int] = {}  # per key: end frame of the notes encoded so far (they come by start)
     for n in score.notes:
         k = n.pitch - LOWEST_PITCH
         a = _frame(n.start, frame_rate)
@@ -55,7 +56,10 @@ def encode(score: Score, cfg: ScoreConfig, frame_rate: float, n_frames: int | No
         x[a, ONSET.start + k] = 1.0
         x[a:b, HELD.start + k] = 1.0
         if cfg.velocity:
-            x[a:b, VELOCITY.start + k] = n.velocity / 127.0
+            # a key re-struck while an earlier note still holds it: the new velocity holds until the key is
+            # released (never reverts to the earlier strike's), as decode() reads it back
+            x[a:max(b, held_until.get(k, 0)), VELOCITY.start + k] = n.velocity / 127.0
+        held_until[k] = max(b, held_until.get(k, 0))
     pc = pedal_channel(cfg)
     if pc is not None:
         for s, e in score.pedal:
