@@ -24,6 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from pianoforge.errors import PianoforgeError
+from pianoforge.fsutil import mkstemp
 
 FORMAT = "pianoforge-checkpoint"
 FORMAT_VERSION = 1
@@ -47,7 +48,7 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], kind: st
         out[k] = v
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "kind": kind,
             "config": json.dumps(config, sort_keys=True)}
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    fd, tmp = mkstemp(prefix=f".{p.name}.", dir=p.parent)
     os.close(fd)
     try:
         save_file(out, tmp, metadata=meta)
@@ -140,7 +141,7 @@ def save_train_state(ckpt_dir: Path, step: int, tensors: dict[str, torch.Tensor]
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    fd, tmpl = tempfile.mkstemp(prefix=".LATEST.", dir=ckpt_dir)
+    fd, tmpl = mkstemp(prefix=".LATEST.", dir=ckpt_dir)
     with os.fdopen(fd, "w") as f:
         f.write(name + "\n")
     os.replace(tmpl, ckpt_dir / "LATEST")

@@ -156,6 +156,61 @@ def cmd_render(a: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------ judge / eval
+
+def cmd_judge(a: argparse.Namespace) -> int:
+    from pianoforge.evaluation.judge import judge_folders, write_text_atomic
+
+    out = Path(a.out) if a.out else None
+    if out is not None and not out.parent.is_dir():
+        fatal(f"{out}: output folder {out.parent} does not exist")
+    if out is not None and out.is_dir():
+        fatal(f"{out}: is a folder; --out names the JSON file to write")
+    rep = judge_folders(a.audio, a.midi, progress=not a.quiet)
+    if rep["pieces"]:
+        print(f"{'piece':<32} {'onset P':>8} {'onset R':>8} {'onset F1':>9} {'on+off F1':>10} {'notes ref/est':>14}")
+    for r in rep["pieces"]:
+        print(f"{r['stem'][:32]:<32} {r['onset_precision']:8.3f} {r['onset_recall']:8.3f} {r['onset_f1']:9.3f} "
+              f"{r['onoff_f1']:10.3f} {r['n_ref']:>7d}/{r['n_est']:<6d}")
+    for s in rep["skipped"]:
+        print(f"skipped {s['stem']}: {s['reason']}")
+    if not rep["pieces"]:
+        fatal(f"{a.midi}: none of the {len(rep['skipped'])} MIDI file(s) could be judged against {a.audio}")
+    m = rep["mean"]
+    print(f"mean onset note-F1: {m['onset_f1']:.3f} over {rep['n_pieces']} pieces (on+off F1 {m['onoff_f1']:.3f}; "
+          f"{len(rep['skipped'])} skipped)")
+    if out is not None:
+        write_text_atomic(out, json.dumps(rep, indent=1) + "\n")
+        print(f"{out}: written")
+    return 0
+
+
+def cmd_eval(a: argparse.Namespace) -> int:
+    import torch
+
+    from pianoforge.evaluation.evaluate import evaluate_checkpoint
+
+    if a.limit is not None and a.limit < 1:
+        fatal(f"--limit must be at least 1, got {a.limit}")
+    if a.iterations is not None and a.iterations < 0:
+        fatal(f"--iterations must be >= 0, got {a.iterations}")
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    res = evaluate_checkpoint(a.checkpoint, a.data, a.split, a.out, limit=a.limit, phase=a.phase,
+                              iterations=a.iterations, judge=not a.no_judge, progress=not a.quiet)
+    t = res["timing"]
+    print(f"{a.out}: {res['n_pieces']} pieces of split {res['split']} ({t['audio_s'] / 60:.1f} min) in "
+          f"{t['total_s']:.1f} s; model renders at {t['model_realtime_factor']:.1f}x real time")
+    print(f"  {'system':<18} {'onset F1':>8} {'LSD dB':>7} {'SC':>6} {'LMS MSE':>8}")
+    for name, m in res["systems"].items():
+        f1 = f"{m['onset_f1']:8.3f}" if "onset_f1" in m else f"{'-':>8}"
+        print(f"  {name:<18} {f1} {m['lsd_db']:7.2f} {m['sc']:6.3f} {m['lms_mse']:8.4f}")
+    if res["skipped"]:
+        print(f"  skipped {len(res['skipped'])}: " + "; ".join(s["reason"] for s in res["skipped"]))
+    print(f"  report {Path(a.out) / 'report.md'}")
+    return 0
+
+
 def cmd_presets(a: argparse.Namespace) -> int:
     from pianoforge.config import load_preset, preset_names
 
@@ -244,6 +299,31 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     rr.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
     rr.set_defaults(func=cmd_render)
+
+    jg = sub.add_parser("judge", help="transcribe audio with basic-pitch and score it against MIDI",
+                        description="For each MIDI_DIR/<stem>.mid with an AUDIO_DIR/<stem>.wav: transcribe the "
+                                    "audio (basic-pitch) and print note precision/recall/F1 (mir_eval).")
+    jg.add_argument("--audio", type=Path, required=True, help="folder of <stem>.wav files")
+    jg.add_argument("--midi", type=Path, required=True, help="folder of <stem>.mid reference scores")
+    jg.add_argument("--out", type=Path, help="also write every score as JSON here")
+    jg.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    jg.set_defaults(func=cmd_judge)
+
+    ev = sub.add_parser("eval", help="evaluate a perform checkpoint on a dataset split (metrics, judge, report)",
+                        description="Render every piece of a split, compare with the stored reference (spectral "
+                                    "metrics, LMS MSE, basic-pitch judge, oracle phase rows), write a report.")
+    ev.add_argument("--checkpoint", required=True, help="perform checkpoint (.safetensors)")
+    ev.add_argument("--data", type=Path, required=True, help="dataset store built with the checkpoint's preset")
+    ev.add_argument("--split", default="test", help="split to evaluate (default test)")
+    ev.add_argument("--out", type=Path, required=True, help="report folder (metrics.json, pieces.csv, report.md)")
+    ev.add_argument("--limit", type=int, help="only the first N pieces of the split")
+    ev.add_argument("--phase", choices=["pghi+gl", "griffinlim", "pghi", "zero", "direct"],
+                    help="phase reconstruction (default: the checkpoint's)")
+    ev.add_argument("--iterations", type=int, help="Griffin-Lim iterations (default: the checkpoint's)")
+    ev.add_argument("--no-judge", action="store_true", help="skip the basic-pitch transcription scores")
+    ev.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ev.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("presets", help="list the shipped presets and their geometry")
     p.set_defaults(func=cmd_presets)

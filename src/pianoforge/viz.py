@@ -6,12 +6,12 @@ Uses matplotlib's Agg backend (headless); every figure is written atomically as 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from pianoforge.config import LOWEST_PITCH, AudioConfig
+from pianoforge.fsutil import mkstemp
 
 
 def _plt():
@@ -25,7 +25,7 @@ def _plt():
 
 def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
     p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=".png", dir=p.parent)
+    fd, tmp = mkstemp(prefix=f".{p.stem}.", suffix=".png", dir=p.parent)
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight")

@@ -7,7 +7,6 @@ peak exceeds 1 is scaled down, never clipped).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import soundfile as sf
 import soxr
 
 from pianoforge.errors import AudioError
+from pianoforge.fsutil import mkstemp
 
 PEAK_LIMIT = 0.999
 """Peak level a save scales down to when the signal would clip."""
@@ -81,7 +81,7 @@ def save_audio(path: str | Path, x: np.ndarray, sample_rate: int, subtype: str =
         raise AudioError(p, f"output folder {parent} does not exist")
     y = peak_safe(np.asarray(x).reshape(-1))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix or ".wav", dir=parent)
+        fd, tmp = mkstemp(prefix=f".{p.stem}.", suffix=p.suffix or ".wav", dir=parent)
     except OSError as e:
         raise AudioError(p, f"output folder is not writable ({_short(e)})") from e
     os.close(fd)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 from pianoforge.audio.spectral import Normalizer
 from pianoforge.config import Preset
 from pianoforge.errors import StoreError
+from pianoforge.fsutil import mkstemp
 
 FORMAT = "pianoforge-dataset"
 FORMAT_VERSION = 1
@@ -37,7 +37,7 @@ ARRAYS = ("score", "spec", "audio")
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write JSON to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(obj, f, indent=1, sort_keys=False)

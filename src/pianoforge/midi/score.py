@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from pianoforge.config import HIGHEST_PITCH, LOWEST_PITCH
 from pianoforge.errors import ScoreError
+from pianoforge.fsutil import mkstemp
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def write_midi(score: Score, path: str | Path, program: int = 0, tail_seconds: f
     if tail_seconds > 0:
         inst.control_changes.append(pretty_midi.ControlChange(PEDAL_CC, 0, score.end_time + tail_seconds))
     pm.instruments.append(inst)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=".mid", dir=p.parent)
+    fd, tmp = mkstemp(prefix=f".{p.stem}.", suffix=".mid", dir=p.parent)
     os.close(fd)
     try:
         pm.write(tmp)
