@@ -58,7 +58,12 @@ class PerformTask:
         self.model.to(device)
         self.net = self.model
         self.opt = torch.optim.Adam(self.model.parameters(), lr=float(tr["lr"]), weight_decay=float(tr["weight_decay"]))
-        self.train_dataset = PerformExamples(store, "train")
+        # Training examples take their length and stride from the *training* preset (so data.example_seconds
+        # can be varied on one store: the example-duration experiment); validation keeps the store's fixed
+        # windows, so validation errors stay comparable across example durations.
+        d = preset.data
+        self.train_dataset = PerformExamples(store, "train", d.example_frames(preset.audio),
+                                             d.stride_frames(preset.audio))
         val = PerformExamples(store, "validation")
         self.val_dataset = val if len(val) else None
 
