@@ -196,8 +196,11 @@ class Trainer:
     def _loader(self, dataset, batches: list[list[int]]):
         from torch.utils.data import DataLoader
 
+        # A private generator: creating a loader iterator draws a base seed, and drawing it from the global RNG
+        # would shift every later random draw after a mid-epoch resume (breaking exact resume).
+        g = torch.Generator().manual_seed(self.s.seed * 7919 + self.epoch)
         return DataLoader(dataset, batch_sampler=batches, num_workers=self.s.num_workers,
-                          collate_fn=getattr(self.task, "collate", None), persistent_workers=False)
+                          collate_fn=getattr(self.task, "collate", None), persistent_workers=False, generator=g)
 
     def _to_device(self, batch):
         if torch.is_tensor(batch):
