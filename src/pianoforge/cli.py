@@ -127,6 +127,57 @@ def cmd_train_perform(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_gan(a: argparse.Namespace) -> int:
+    from pianoforge.models.gan import load_gan_preset
+    from pianoforge.training.gan import train_gan
+
+    overrides = list(a.set)
+    if a.lr is not None:
+        overrides.append(f"train.lr={a.lr}")
+    preset = load_gan_preset(a.preset, overrides)
+    if a.strategy == "ddp" and a.devices * a.num_nodes < 2:
+        print("note: --strategy ddp with one process runs without DDP", file=sys.stderr)
+    try:
+        summary = train_gan(a.data, preset, a.out, _loop_settings(a, preset.train))
+    except ValueError as e:
+        fatal(f"{a.data}: {e}")
+    if summary:
+        print(f"{a.out}: {summary['stop_reason']}; {summary['epochs']} epochs, {summary['steps']} steps, "
+              f"{summary['elapsed_s']:.0f} s; generator {a.out / 'best.safetensors'} (best {summary['monitor']}) and "
+              f"{a.out / 'last.safetensors'}; samples {a.out / 'samples'}; health {a.out / 'monitor_log.csv'}")
+    return 0
+
+
+def cmd_generate(a: argparse.Namespace) -> int:
+    import torch
+
+    from pianoforge.improvise import PHASES, generate_to_folder, output_names
+
+    if a.n < 1 or (a.interpolate and a.n < 2):
+        fatal(f"-n must be at least {2 if a.interpolate else 1}{' (interpolation steps)' if a.interpolate else ''}, "
+              f"got {a.n}")
+    if a.iterations is not None and a.iterations < 0:
+        fatal(f"--iterations must be >= 0, got {a.iterations}")
+    if a.phase is not None and a.phase not in PHASES:
+        fatal(f"--phase must be one of {', '.join(PHASES)}")
+    out = Path(a.output)
+    if out.exists() and not out.is_dir():
+        fatal(f"{out}: exists and is not a folder")
+    if not a.force:
+        for name in output_names(a.n, a.seed, a.interpolate, a.seed_b):
+            if (out / f"{name}.wav").exists():
+                fatal(f"{out / name}.wav: already exists (use --force to overwrite)")
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    res = generate_to_folder(out, a.n, a.checkpoint, seed=a.seed, interpolate=a.interpolate, seed_b=a.seed_b,
+                             denoise=a.denoise, phase=a.phase, iterations=a.iterations)
+    what = (f"a {a.n}-step interpolation from seed {a.seed} to {a.seed + 1 if a.seed_b is None else a.seed_b} "
+            f"(+ the whole sequence)" if a.interpolate else f"{a.n} clips, seeds {a.seed}..{a.seed + a.n - 1}")
+    print(f"{out}: {what}, {res['seconds']:.2f} s each at {res['sample_rate']} Hz, WAV + PNG, "
+          f"{'noise-reduced, ' if a.denoise else ''}in {res['wall_s']:.1f} s with {res['checkpoint']}")
+    return 0
+
+
 def cmd_render(a: argparse.Namespace) -> int:
     import torch
 
@@ -190,6 +241,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
     from pianoforge.evaluation.evaluate import evaluate_checkpoint
 
+    if a.target == "gan":
+        return cmd_eval_gan(a)
     if a.limit is not None and a.limit < 1:
         fatal(f"--limit must be at least 1, got {a.limit}")
     if a.iterations is not None and a.iterations < 0:
@@ -208,6 +261,55 @@ def cmd_eval(a: argparse.Namespace) -> int:
     if res["skipped"]:
         print(f"  skipped {len(res['skipped'])}: " + "; ".join(s["reason"] for s in res["skipped"]))
     print(f"  report {Path(a.out) / 'report.md'}")
+    return 0
+
+
+def cmd_eval_gan(a: argparse.Namespace) -> int:
+    import torch
+
+    from pianoforge.evaluation.gan_metrics import SETS, evaluate_gan
+    from pianoforge.improvise import PHASES
+
+    if a.n < 2:
+        fatal(f"-n must be at least 2, got {a.n}")
+    if a.phase is not None and a.phase not in PHASES:
+        fatal(f"--phase must be one of {', '.join(PHASES)} for a GAN")
+    if a.iterations is not None and a.iterations < 0:
+        fatal(f"--iterations must be >= 0, got {a.iterations}")
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    res = evaluate_gan(a.checkpoint, a.data, a.out, split=a.split, n=a.n, seed=a.seed, judge=not a.no_judge,
+                       denoise=a.denoise, phase=a.phase, iterations=a.iterations)
+    print(f"{a.out}: {res['n_generated']} generated vs {res['n_real']} real clips of split {res['split']} "
+          f"in {res['wall_s']:.1f} s")
+    print(f"  {'set':<20} {'FD':>8} {'diversity':>9} {'NDB/K':>6} {'notes/s':>8} {'polyph':>7} {'PC entropy':>10}")
+    for name in SETS:
+        r = res["sets"][name]
+        f = {k: (f"{r[k]:.3g}" if isinstance(r.get(k), float) and r[k] == r[k] else "-")
+             for k in ("fd", "diversity_ratio", "ndb_ndb_k", "note_density", "polyphony", "pitch_class_entropy")}
+        print(f"  {name:<20} {f['fd']:>8} {f['diversity_ratio']:>9} {f['ndb_ndb_k']:>6} {f['note_density']:>8} "
+              f"{f['polyphony']:>7} {f['pitch_class_entropy']:>10}")
+    print(f"  report {Path(a.out) / 'report.md'}")
+    return 0
+
+
+def cmd_experiment(a: argparse.Namespace) -> int:
+    from pianoforge.evaluation.experiments import Budget, get_experiment, run_experiment
+
+    get_experiment(a.name)  # unknown name: one-line error, exit 2
+    if a.budget_minutes <= 0:
+        fatal(f"--budget-minutes must be positive, got {a.budget_minutes}")
+    for flag, v, lo in (("--max-epochs", a.max_epochs, 1), ("--limit-works", a.limit_works, 3)):
+        if v < lo:
+            fatal(f"{flag} must be at least {lo}, got {v}")
+    budget = Budget(minutes=a.budget_minutes, max_epochs=a.max_epochs, limit_works=a.limit_works, seed=a.seed,
+                    overrides=tuple(a.set), workers=a.workers, threads=a.threads, judge=not a.no_judge,
+                    eval_limit=a.eval_limit, progress=not a.quiet)
+    stores = {k: v for k, v in (("lan2018", a.data), ("default", a.default_data)) if v is not None}
+    t0 = time.perf_counter()
+    path = run_experiment(a.name, a.out, a.data_root or Path("data/experiments"), budget, stores=stores)
+    print(f"experiment {a.name} done in {(time.perf_counter() - t0) / 60:.1f} min: {path}, "
+          f"{path.with_suffix('.png')}, {path.with_suffix('.md')}")
     return 0
 
 
@@ -276,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
     r.set_defaults(func=cmd_reference)
 
-    t = sub.add_parser("train", help="train a model (perform)")
+    t = sub.add_parser("train", help="train a model (perform, gan)")
     tsub = t.add_subparsers(dest="train_command", required=True, metavar="TASK")
     tp = tsub.add_parser("perform", help="train a score-to-spectrogram model on a dataset store",
                          description="Train or resume (rerun the same command) a perform model.")
@@ -285,6 +387,18 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--out", type=Path, required=True, help="run folder (logs, checkpoints, best.safetensors)")
     _add_loop_flags(tp)
     tp.set_defaults(func=cmd_train_perform)
+    tg = tsub.add_parser("gan", help="train a spectrogram GAN (dcgan, specgan, stylegan) on a dataset store",
+                         description="Train or resume (rerun the same command) a GAN. Writes per-epoch sample grids "
+                                     "and Griffin-Lim WAVs (samples/), a diversity/divergence log with warnings "
+                                     "(monitor_log.csv) and generator-only checkpoints. See docs/improvise.md.")
+    tg.add_argument("--data", type=Path, required=True,
+                    help="dataset store built with the preset's geometry (e.g. `data build --preset gan-cpu`)")
+    tg.add_argument("--preset", default="specgan",
+                    help="MODEL[-GEOMETRY]: dcgan, specgan or stylegan, and cpu (default), 10s or 20s, "
+                         "e.g. specgan-10s; or a YAML path (default specgan = specgan-cpu)")
+    tg.add_argument("--out", type=Path, required=True, help="run folder (logs, samples, checkpoints, best.safetensors)")
+    _add_loop_flags(tg)
+    tg.set_defaults(func=cmd_train_gan)
 
     rr = sub.add_parser("render", help="render a MIDI file with a neural perform model",
                         description="MIDI -> WAV with a perform checkpoint (default: the shipped default model).")
@@ -300,6 +414,24 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
     rr.set_defaults(func=cmd_render)
 
+    gn = sub.add_parser("generate", help="generate piano clips from noise with a GAN generator",
+                        description="N clips (WAV + spectrogram PNG) from seeds S..S+N-1, or with --interpolate an "
+                                    "N-step latent interpolation from seed S to seed S+1 (or --seed-b). Seeded and "
+                                    "reproducible. Default generator: the shipped one.")
+    gn.add_argument("--checkpoint", help="GAN generator (.safetensors); default: the shipped gan-default")
+    gn.add_argument("-n", "--n", type=int, default=4, help="clips, or interpolation steps (default 4)")
+    gn.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
+    gn.add_argument("--seed", type=int, default=0, help="seed of the first clip (default 0)")
+    gn.add_argument("--interpolate", action="store_true", help="interpolate between the latents of two seeds")
+    gn.add_argument("--seed-b", type=int, help="--interpolate: the end seed (default: --seed + 1)")
+    gn.add_argument("--denoise", action="store_true",
+                    help="stationary spectral gating (noisereduce) with a noise profile from the quietest frames")
+    gn.add_argument("--phase", help="phase reconstruction: pghi+gl, griffinlim, pghi, zero (default: the checkpoint's)")
+    gn.add_argument("--iterations", type=int, help="Griffin-Lim iterations (default: the checkpoint's)")
+    gn.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    gn.add_argument("-f", "--force", action="store_true", help="overwrite existing clips")
+    gn.set_defaults(func=cmd_generate)
+
     jg = sub.add_parser("judge", help="transcribe audio with basic-pitch and score it against MIDI",
                         description="For each MIDI_DIR/<stem>.mid with an AUDIO_DIR/<stem>.wav: transcribe the "
                                     "audio (basic-pitch) and print note precision/recall/F1 (mir_eval).")
@@ -309,10 +441,15 @@ def build_parser() -> argparse.ArgumentParser:
     jg.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     jg.set_defaults(func=cmd_judge)
 
-    ev = sub.add_parser("eval", help="evaluate a perform checkpoint on a dataset split (metrics, judge, report)",
-                        description="Render every piece of a split, compare with the stored reference (spectral "
-                                    "metrics, LMS MSE, basic-pitch judge, oracle phase rows), write a report.")
-    ev.add_argument("--checkpoint", required=True, help="perform checkpoint (.safetensors)")
+    ev = sub.add_parser("eval", help="evaluate a perform (default) or GAN checkpoint on a dataset split",
+                        description="perform: render every piece of a split, compare with the stored reference "
+                                    "(spectral metrics, LMS MSE, basic-pitch judge, oracle phase rows), write a "
+                                    "report. gan (`pianoforge eval gan ...`): generated vs real held-out clips "
+                                    "(Fréchet distance in a fixed log-mel feature space, diversity, NDB, musical "
+                                    "statistics of transcriptions), write a report.")
+    ev.add_argument("target", nargs="?", choices=["perform", "gan"], default="perform",
+                    help="what the checkpoint holds (default perform)")
+    ev.add_argument("--checkpoint", required=True, help="perform or GAN checkpoint (.safetensors)")
     ev.add_argument("--data", type=Path, required=True, help="dataset store built with the checkpoint's preset")
     ev.add_argument("--split", default="test", help="split to evaluate (default test)")
     ev.add_argument("--out", type=Path, required=True, help="report folder (metrics.json, pieces.csv, report.md)")
@@ -321,9 +458,40 @@ def build_parser() -> argparse.ArgumentParser:
                     help="phase reconstruction (default: the checkpoint's)")
     ev.add_argument("--iterations", type=int, help="Griffin-Lim iterations (default: the checkpoint's)")
     ev.add_argument("--no-judge", action="store_true", help="skip the basic-pitch transcription scores")
+    ev.add_argument("-n", "--n", type=int, default=64, help="gan: generated clips, and real clips at most (default 64)")
+    ev.add_argument("--seed", type=int, default=0, help="gan: seed of the first generated clip (default 0)")
+    ev.add_argument("--denoise", action="store_true", help="gan: noise-reduce the generated clips")
     ev.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=cmd_eval)
+
+    ex = sub.add_parser("experiment", help="run one of the papers' experiments (loss, batch, layers, cell, "
+                                           "duration, compare)",
+                        description="Train the variants of experiment NAME with the same seed and budget on a "
+                                    "subset of the embedded corpus; write NAME.csv, NAME.png (validation LMS vs "
+                                    "epochs and wall time) and NAME.md under OUT/NAME/. See docs/experiments.md.")
+    ex.add_argument("name", metavar="NAME", help="loss | batch | layers | cell | duration | compare")
+    ex.add_argument("--out", type=Path, default=Path("runs/experiments"),
+                    help="output folder; results go to OUT/NAME/ (default runs/experiments)")
+    ex.add_argument("--data-root", type=Path, help="where the experiment stores are built once and shared "
+                                                   "(default data/experiments)")
+    ex.add_argument("--budget-minutes", type=float, default=10.0,
+                    help="training wall time per variant in minutes (default 10)")
+    ex.add_argument("--max-epochs", type=int, default=300, help="epochs per variant at most (default 300)")
+    ex.add_argument("--limit-works", type=int, default=16,
+                    help="embedded-corpus works in the experiment data, plus a quarter as many exercises (default 16)")
+    ex.add_argument("--seed", type=int, default=0, help="random seed of every variant (default 0)")
+    ex.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="override a preset value in every variant, e.g. --set model.rnn_units=64 (repeatable)")
+    ex.add_argument("--data", type=Path, help="use this lan2018-geometry store instead of building the corpus subset")
+    ex.add_argument("--default-data", type=Path,
+                    help="compare: use this default-geometry store instead of building the corpus subset")
+    ex.add_argument("--workers", type=int, default=1, help="dataset build processes (default 1)")
+    ex.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    ex.add_argument("--no-judge", action="store_true", help="compare: skip the basic-pitch note scores")
+    ex.add_argument("--eval-limit", type=int, help="compare: evaluate only the first N test pieces")
+    ex.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    ex.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("presets", help="list the shipped presets and their geometry")
     p.set_defaults(func=cmd_presets)

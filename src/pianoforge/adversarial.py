@@ -1,0 +1,128 @@
+"""GAN losses, penalties and sample-diversity measures (pure functions; shared by training and evaluation).
+
+Scores are raw critic outputs of shape (B,): logits for the BCE / logistic losses, unbounded values for
+the Wasserstein critic. Images are (B, 1, H, W) in the normalized [-1, 1] scale.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+# ------------------------------------------------------------------------------------------- WGAN-GP
+
+def interpolates(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
+    """``eps * real + (1 - eps) * fake`` with one ``eps ~ U[0, 1]`` per sample (B,); requires grad."""
+    if eps is None:
+        eps = torch.rand(real.shape[0], device=real.device, dtype=real.dtype)
+    e = eps.reshape(-1, *([1] * (real.dim() - 1)))
+    return (e * real.detach() + (1.0 - e) * fake.detach()).requires_grad_(True)
+
+
+def gradient_penalty(scores: torch.Tensor, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample WGAN-GP penalty (Gulrajani et al. 2017): mean over samples of ``(||grad_x D(x_i)|| - 1)**2``.
+
+    scores: (B,) critic outputs at ``inputs`` (B, ...), which must require grad. The gradient norm is taken
+    per sample over all of its elements (the original PianoGAN code took one norm of the whole batch's
+    gradient). Returns (penalty, per-sample gradient norms (B,)); the penalty keeps its graph
+    (``create_graph``) so it can be back-propagated into the critic. Multiply by the weight (10).
+    """
+    (grad,) = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
+    norms = grad.flatten(1).norm(dim=1)
+    return ((norms - 1.0) ** 2).mean(), norms
+
+
+def wgan_critic_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """``E[D(fake)] - E[D(real)]`` (minimized by the critic); its negative estimates the W1 distance."""
+    return fake.mean() - real.mean()
+
+
+def wgan_generator_loss(fake: torch.Tensor) -> torch.Tensor:
+    return -fake.mean()
+
+
+# ---------------------------------------------------------------------------------------- BCE (DCGAN)
+
+def bce_targets(n: int, real: bool, smoothing: float, flip: float, generator: torch.Generator | None = None,
+                device: torch.device | None = None) -> torch.Tensor:
+    """Soft, optionally flipped labels (n,): real ~ U[1 - smoothing, 1], fake ~ U[0, smoothing]; each
+    label is swapped to the other class with probability ``flip`` (PianoGAN's tricks to weaken D)."""
+    u = torch.rand(n, generator=generator, device=device) * smoothing
+    is_real = torch.full((n,), bool(real), device=device)
+    if flip > 0:
+        is_real ^= torch.rand(n, generator=generator, device=device) < flip
+    return torch.where(is_real, 1.0 - u, u)
+
+
+def bce_discriminator_loss(real: torch.Tensor, fake: torch.Tensor, smoothing: float = 0.0,
+                           flip: float = 0.0) -> torch.Tensor:
+    """Binary cross-entropy of the discriminator's logits against soft / flipped labels (mean of the
+    real and fake halves)."""
+    t_real = bce_targets(real.shape[0], True, smoothing, flip, device=real.device)
+    t_fake = bce_targets(fake.shape[0], False, smoothing, flip, device=fake.device)
+    return 0.5 * (F.binary_cross_entropy_with_logits(real, t_real)
+                  + F.binary_cross_entropy_with_logits(fake, t_fake))
+
+
+def bce_generator_loss(fake: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator loss ``-log D(G(z))`` (hard label 1)."""
+    return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+
+
+# ---------------------------------------------------------------------------------- logistic (StyleGAN)
+
+def logistic_critic_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """StyleGAN2: ``softplus(D(fake)) + softplus(-D(real))``, averaged."""
+    return F.softplus(fake).mean() + F.softplus(-real).mean()
+
+
+def logistic_generator_loss(fake: torch.Tensor) -> torch.Tensor:
+    return F.softplus(-fake).mean()
+
+
+def r1_penalty(scores: torch.Tensor, reals: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): mean over samples of ``||grad_x D(x_i)||**2`` at real images (which must
+    require grad). Multiply by ``gamma / 2``."""
+    (grad,) = torch.autograd.grad(scores.sum(), reals, create_graph=True)
+    return grad.flatten(1).pow(2).sum(dim=1).mean()
+
+
+# ------------------------------------------------------------------------------------------- diversity
+
+def mean_pairwise_distance(x: torch.Tensor) -> float:
+    """Mean L1 distance per element over all pairs i < j of a set (N, ...) of samples (0 for N < 2)."""
+    flat = x.detach().flatten(1).double()
+    n = flat.shape[0]
+    if n < 2:
+        return 0.0
+    d = torch.cdist(flat, flat, p=1.0) / flat.shape[1]
+    return float(d.sum() / (n * (n - 1)))
+
+
+def diversity_ratio(generated: torch.Tensor, real: torch.Tensor) -> float:
+    """Mean pairwise L1 of generated samples divided by that of real samples: ~1 healthy, -> 0 collapse."""
+    return mean_pairwise_distance(generated) / max(mean_pairwise_distance(real), 1e-12)
+
+
+def spectral_moment_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean over frequency rows of ``|mean_a - mean_b| + |std_a - std_b|``, each row's moments taken over
+    samples and frames of two image sets (N, 1, H, W): how far generated spectra are from real ones on
+    average (0 = same per-bin level and spread; in the normalized [-1, 1] units)."""
+    xa, xb = a.detach().double().transpose(0, 2).flatten(1), b.detach().double().transpose(0, 2).flatten(1)
+    return float(((xa.mean(1) - xb.mean(1)).abs() + (xa.std(1, unbiased=False) - xb.std(1, unbiased=False)).abs()).mean())
+
+
+COLLAPSE_THRESHOLD = 0.25
+"""Diversity ratio below which samples are reported as collapsed."""
+
+
+def collapse_warning(generated: torch.Tensor, real: torch.Tensor,
+                     threshold: float = COLLAPSE_THRESHOLD) -> str | None:
+    """A one-line warning when generated samples are far less diverse than real ones, else None."""
+    if not torch.isfinite(generated).all():
+        return "generated samples hold NaN/inf: the generator diverged"
+    ratio = diversity_ratio(generated, real)
+    if ratio < threshold:
+        return (f"MODE COLLAPSE: generated samples are {ratio:.3f}x as diverse as real ones (mean pairwise L1 "
+                f"{mean_pairwise_distance(generated):.4f} vs {mean_pairwise_distance(real):.4f}; threshold {threshold})")
+    return None

@@ -1,0 +1,284 @@
+"""Improvise: piano clips from noise with a GAN generator checkpoint. Never imports training code.
+
+``GanGenerator.from_checkpoint(path)`` needs nothing but the checkpoint: the generator's (EMA) weights,
+and in its JSON config the full preset, the model config, the image size, the STFT grid and the
+normalization statistics of the training data. The inverse chain, exact where the forward chain
+(:class:`pianoforge.data.dataset.SpectrogramImages`) is exact:
+
+1. image (n, 1, H, W), clamped to [-1, 1] (the tanh / training range);
+2. inverse resize to the STFT grid (bins, frames): the Nyquist bin the images drop comes back at its
+   training mean, a resized time axis is resized back (:func:`pianoforge.data.gan_images.image_to_logmag`);
+3. ``Normalizer.from_unit``: times 3 std, times the per-bin std, plus the per-bin mean of the TRAINING
+   data (the statistics stored in the checkpoint, never recomputed) -> natural-log magnitude;
+4. ``exp(.) - eps`` -> linear magnitude -> phase reconstruction (Griffin-Lim by default) -> audio of
+   ``frames * hop`` samples at the preset's sample rate;
+5. optionally, stationary spectral gating (noisereduce) with a noise profile taken from the clip's
+   quietest frames -- not from the whole signal, which would treat the music as noise.
+
+A clip's latent depends on its seed only: clip k of ``generate(n, seed)`` is ``generate(1, seed + k)``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from pianoforge.audio.io import save_audio
+from pianoforge.audio.spectral import Normalizer, inverse_log_magnitude
+from pianoforge.checkpoint import CheckpointError, load_checkpoint
+from pianoforge.config import AudioConfig, Preset
+from pianoforge.data.gan_images import image_to_logmag, logmag_to_image
+from pianoforge.errors import PianoforgeError
+from pianoforge.models.gan import GanModelConfig, build_generator, generate_images, sample_latent
+
+__all__ = ["Clips", "GanGenerator", "generate_to_folder", "image_to_logmag", "logmag_to_audio", "logmag_to_image",
+           "reduce_noise", "sample_grid"]
+
+DEFAULT_CHECKPOINT = "gan-default.safetensors"
+PHASES = ("griffinlim", "pghi+gl", "pghi", "zero")
+NOISE_QUANTILE = 0.1
+"""Noise reduction: the quietest 10 % of frames (by RMS) form the noise profile."""
+
+
+# ------------------------------------------------------------------------------------ the inverse chain
+
+def logmag_to_audio(logmag: torch.Tensor, audio: AudioConfig, phase: str = "griffinlim", iterations: int = 32,
+                    seed: int = 0) -> np.ndarray:
+    """(bins, frames) natural-log magnitude -> (frames * hop,) float32 audio."""
+    from pianoforge import phase as ph
+
+    if phase not in PHASES:
+        raise ValueError(f"unknown phase method {phase!r} (one of {', '.join(PHASES)})")
+    mag = inverse_log_magnitude(logmag.float(), audio.log_eps).contiguous()
+    kwargs = {"seed": int(seed)} if phase in ("griffinlim", "pghi+gl") else {}
+    return ph.reconstruct(mag, audio, phase, iterations, **kwargs).numpy().astype(np.float32)
+
+
+def noise_profile(audio: np.ndarray, frame: int, quantile: float = NOISE_QUANTILE) -> np.ndarray:
+    """The quietest ``quantile`` of ``frame``-sample frames (by RMS, at least 4 frames), concatenated."""
+    n = len(audio) // frame
+    if n < 4:
+        return np.asarray(audio, dtype=np.float32)
+    frames = np.asarray(audio[: n * frame], dtype=np.float32).reshape(n, frame)
+    rms = np.sqrt((frames**2).mean(axis=1))
+    k = max(4, int(round(quantile * n)))
+    return frames[np.sort(np.argsort(rms, kind="stable")[:k])].reshape(-1)
+
+
+def reduce_noise(audio: np.ndarray, sample_rate: int, frame: int) -> np.ndarray:
+    """Stationary spectral gating (noisereduce) with :func:`noise_profile` as the noise clip."""
+    try:
+        import noisereduce
+    except ImportError as e:
+        raise PianoforgeError(None, "noise reduction needs noisereduce; install with `pip install -e .[eval]`") from e
+    x = np.asarray(audio, dtype=np.float32)
+    if not np.any(x):
+        return x
+    y = noisereduce.reduce_noise(y=x, sr=int(sample_rate), y_noise=noise_profile(x, frame), stationary=True,
+                                 n_fft=max(256, 2 * frame))
+    return np.asarray(y, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------------------- checkpoints
+
+def shipped_checkpoint(name: str = DEFAULT_CHECKPOINT) -> Path:
+    """Path of the GAN generator shipped in ``pianoforge/weights/``; CheckpointError when absent."""
+    p = Path(str(resources.files("pianoforge") / "weights" / name))
+    if not p.is_file():
+        raise CheckpointError(p, "no shipped GAN generator yet; train one with `pianoforge train gan` and pass "
+                                 "--checkpoint RUN/best.safetensors")
+    return p
+
+
+def gan_checkpoint_config(preset: Preset, model: GanModelConfig, normalizer: Normalizer, size: tuple[int, int],
+                          grid: tuple[int, int], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON config of a ``kind="gan"`` checkpoint (everything :meth:`GanGenerator.from_checkpoint` needs)."""
+    return {"preset": preset.to_dict(), "model": model.to_dict(), "image_size": [int(size[0]), int(size[1])],
+            "grid": [int(grid[0]), int(grid[1])], "normalizer": normalizer.to_dict(), **(extra or {})}
+
+
+@dataclass
+class Clips:
+    audio: list[np.ndarray]  # each (frames * hop,) float32 at ``sample_rate``
+    logmag: np.ndarray  # (n, frames, bins) natural-log magnitude (frames first, as stored and plotted)
+    images: torch.Tensor  # (n, 1, H, W) generator output in [-1, 1]
+    sample_rate: int
+
+
+class GanGenerator:
+    """A trained generator plus everything needed to turn its images into audio."""
+
+    def __init__(self, model: nn.Module, preset: Preset, normalizer: Normalizer, size: tuple[int, int],
+                 grid: tuple[int, int], meta: dict[str, Any] | None = None) -> None:
+        self.model = model.eval()
+        self.preset, self.normalizer = preset, normalizer
+        self.size, self.grid = (int(size[0]), int(size[1])), (int(grid[0]), int(grid[1]))
+        self.meta = meta or {}
+        self.phase = str(preset.inference.get("phase", "pghi+gl"))
+        self.iterations = int(preset.inference.get("iterations", 32))
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path | None = None) -> GanGenerator:
+        """Rebuild the generator from a ``kind="gan"`` checkpoint (default: the shipped one)."""
+        p = Path(path) if path else shipped_checkpoint()
+        tensors, meta = load_checkpoint(p, kind="gan")
+        cfg = meta["config"]
+        try:
+            preset = Preset.from_dict(cfg["preset"], str(p))
+            mcfg = GanModelConfig.from_dict(cfg["model"])
+            size, grid = tuple(cfg["image_size"]), tuple(cfg["grid"])
+            model = build_generator(mcfg, size)
+            model.load_state_dict(tensors)
+            norm = Normalizer.from_dict(cfg["normalizer"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as e:
+            raise CheckpointError(p, f"checkpoint does not match this pianoforge's GAN models ({str(e)[:120]})") from e
+        if len(norm.mean) != grid[0]:
+            raise CheckpointError(p, f"normalizer has {len(norm.mean)} bins but the grid has {grid[0]}")
+        return cls(model, preset, norm, size, grid, cfg)
+
+    @property
+    def audio_config(self) -> AudioConfig:
+        return self.preset.audio
+
+    @property
+    def sample_rate(self) -> int:
+        return self.preset.audio.sample_rate
+
+    @property
+    def seconds(self) -> float:
+        return self.grid[1] * self.preset.audio.hop_length / self.sample_rate
+
+    def latent(self, seed: int) -> torch.Tensor:
+        """The latent (latent_dim,) of a seed."""
+        g = torch.Generator().manual_seed(int(seed))
+        return sample_latent(1, self.model.latent_dim, self.model.latent, generator=g)[0]
+
+    @torch.inference_mode()
+    def images(self, z: torch.Tensor) -> torch.Tensor:
+        """z (n, latent_dim) -> (n, 1, H, W) in [-1, 1] (stylegan: the stored 'const' noise)."""
+        dev = next(self.model.parameters()).device
+        return generate_images(self.model, z.to(dev), noise_mode="const").float().cpu().clamp(-1.0, 1.0)
+
+    @torch.inference_mode()
+    def render(self, z: torch.Tensor, phase_seeds: list[int], denoise: bool = False, phase: str | None = None,
+               iterations: int | None = None) -> Clips:
+        """Latents (n, latent_dim) -> :class:`Clips`; clip i's Griffin-Lim starts from ``phase_seeds[i]``.
+        Images are generated one latent at a time, so a clip is bit-identical whatever else is generated."""
+        imgs = torch.cat([self.images(z[i:i + 1]) for i in range(len(z))])
+        logmag = image_to_logmag(imgs[:, 0], self.normalizer, self.grid)
+        a = self.preset.audio
+        method, n_iter = phase or self.phase, self.iterations if iterations is None else iterations
+        audio = []
+        for i in range(len(imgs)):
+            y = logmag_to_audio(logmag[i], a, method, n_iter, seed=phase_seeds[i])
+            audio.append(reduce_noise(y, a.sample_rate, a.hop_length) if denoise else y)
+        return Clips(audio, logmag.transpose(1, 2).numpy(), imgs, a.sample_rate)
+
+    def generate(self, n: int, seed: int = 0, denoise: bool = False, **kwargs: Any) -> list[np.ndarray]:
+        """``n`` clips (frames * hop,) float32 from seeds ``seed .. seed + n - 1`` (reproducible)."""
+        return self.generate_clips(n, seed, denoise, **kwargs).audio
+
+    def generate_clips(self, n: int, seed: int = 0, denoise: bool = False, **kwargs: Any) -> Clips:
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        seeds = [seed + i for i in range(n)]
+        return self.render(torch.stack([self.latent(s) for s in seeds]), seeds, denoise, **kwargs)
+
+    def interpolation_latents(self, seed_a: int, seed_b: int, steps: int) -> torch.Tensor:
+        """(steps, latent_dim) from seed_a's latent to seed_b's: straight line for U[-1, 1] latents (stays in
+        the box), great circle (slerp) for normal latents (keeps the typical norm)."""
+        if steps < 2:
+            raise ValueError(f"an interpolation needs at least 2 steps, got {steps}")
+        za, zb = self.latent(seed_a), self.latent(seed_b)
+        t = torch.linspace(0.0, 1.0, steps)[:, None]
+        if self.model.latent == "uniform":
+            return (1 - t) * za + t * zb
+        omega = torch.arccos((za / za.norm()).dot(zb / zb.norm()).clamp(-1 + 1e-7, 1 - 1e-7))
+        return (torch.sin((1 - t) * omega) * za + torch.sin(t * omega) * zb) / torch.sin(omega)
+
+    def interpolate(self, seed_a: int, seed_b: int, steps: int, denoise: bool = False, **kwargs: Any) -> list[np.ndarray]:
+        """``steps`` clips along the latent path from ``seed_a`` to ``seed_b``."""
+        return self.interpolate_clips(seed_a, seed_b, steps, denoise, **kwargs).audio
+
+    def interpolate_clips(self, seed_a: int, seed_b: int, steps: int, denoise: bool = False, **kwargs: Any) -> Clips:
+        return self.render(self.interpolation_latents(seed_a, seed_b, steps), [seed_a] * steps, denoise, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------- outputs
+
+def spectrogram_png(path: str | Path, logmag: np.ndarray, audio: AudioConfig, title: str) -> Path:
+    """One clip's (frames, bins) natural-log magnitude as a PNG (dB, like the perform figures)."""
+    from pianoforge.viz import _plt, plot_logmag, save_figure
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3))
+    plot_logmag(ax, logmag, audio, title)
+    ax.set_xlabel("seconds")
+    return save_figure(fig, path)
+
+
+def sample_grid(path: str | Path, images: torch.Tensor, title: str = "", cols: int | None = None) -> Path:
+    """(n, 1, H, W) images in [-1, 1] as a grid PNG (frequency up, time right), the scale the GAN sees."""
+    from pianoforge.viz import _plt, save_figure
+
+    plt = _plt()
+    n = images.shape[0]
+    cols = cols or int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    h, w = images.shape[-2:]
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 2.2 * max(w / h, 0.5), rows * 2.2), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i, 0].numpy(), origin="lower", aspect="auto", cmap="magma", vmin=-1, vmax=1,
+                      interpolation="nearest")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def write_clips(clips: Clips, out_dir: Path, names: list[str], audio: AudioConfig) -> list[Path]:
+    """Write ``<name>.wav`` and ``<name>.png`` for each clip; returns the WAV paths."""
+    paths = []
+    for name, y, lm in zip(names, clips.audio, clips.logmag, strict=True):
+        paths.append(save_audio(out_dir / f"{name}.wav", y, clips.sample_rate))
+        spectrogram_png(out_dir / f"{name}.png", lm, audio, name)
+    return paths
+
+
+def output_names(n: int, seed: int = 0, interpolate: bool = False, seed_b: int | None = None) -> list[str]:
+    """File stems :func:`generate_to_folder` writes (each as .wav and .png; an interpolation also writes
+    the whole sequence as ``interp-A-B.wav``, the last name)."""
+    if not interpolate:
+        return [f"clip-seed{seed + i}" for i in range(n)]
+    b = seed + 1 if seed_b is None else seed_b
+    return [f"interp-{seed}-{b}-{i:03d}" for i in range(n)] + [f"interp-{seed}-{b}"]
+
+
+def generate_to_folder(out_dir: str | Path, n: int, checkpoint: str | Path | None = None, seed: int = 0,
+                       interpolate: bool = False, seed_b: int | None = None, denoise: bool = False,
+                       phase: str | None = None, iterations: int | None = None) -> dict[str, Any]:
+    """What ``pianoforge generate`` does: N clips (or an N-step interpolation) as WAV + PNG in ``out_dir``."""
+    t0 = time.perf_counter()
+    gen = GanGenerator.from_checkpoint(checkpoint)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    kw = {"phase": phase, "iterations": iterations}
+    names = output_names(n, seed, interpolate, seed_b)
+    if interpolate:
+        clips = gen.interpolate_clips(seed, seed + 1 if seed_b is None else seed_b, n, denoise, **kw)
+        wavs = write_clips(clips, out, names[:-1], gen.audio_config)
+        wavs.append(save_audio(out / f"{names[-1]}.wav", np.concatenate(clips.audio), clips.sample_rate))
+    else:
+        clips = gen.generate_clips(n, seed, denoise, **kw)
+        wavs = write_clips(clips, out, names, gen.audio_config)
+    return {"wavs": wavs, "sample_rate": clips.sample_rate, "seconds": gen.seconds, "wall_s": time.perf_counter() - t0,
+            "checkpoint": str(checkpoint) if checkpoint else str(shipped_checkpoint())}

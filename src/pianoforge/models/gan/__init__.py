@@ -1,0 +1,70 @@
+"""GAN networks over normalized spectrogram images (``improvise``, after PianoGAN, Liu et al. 2021).
+
+Images are (B, 1, H, W): H frequency bins (lowest first), W frames, values in [-1, 1] -- the natural-log
+magnitude, per-bin dataset z-score, clipped at 3 std and divided by 3
+(:meth:`pianoforge.audio.spectral.Normalizer.to_unit`), resized to ``data.resize``.
+
+- ``dcgan`` / ``specgan``: :class:`~pianoforge.models.gan.conv.ConvGenerator` /
+  :class:`~pianoforge.models.gan.conv.ConvCritic` (batch norm or none).
+- ``stylegan``: :class:`~pianoforge.models.gan.stylegan.StyleGenerator` /
+  :class:`~pianoforge.models.gan.stylegan.StyleCritic`, with
+  :class:`~pianoforge.models.gan.augment.SpectrogramAugment` (ADA) in training.
+
+Every generator maps z (B, latent_dim) -> (B, 1, H, W) and has ``latent_dim`` and ``latent``
+("uniform" U[-1, 1] or "normal" N(0, 1)); every critic maps (B, 1, H, W) -> (B,) raw scores.
+Sizes: any (H, W) divisible by ``2**n_layers`` (128 x 256, 256 x 256, 512 x 512, and 32 x 64 in tests).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pianoforge.models.gan.augment import SpectrogramAugment
+from pianoforge.models.gan.config import ARCHS, GanModelConfig, load_gan_preset
+from pianoforge.models.gan.conv import ConvCritic, ConvGenerator
+from pianoforge.models.gan.stylegan import StyleCritic, StyleGenerator
+
+__all__ = ["ARCHS", "GanModelConfig", "SpectrogramAugment", "build_critic", "build_generator", "ema_beta",
+           "ema_update", "generate_images", "load_gan_preset", "sample_latent"]
+
+
+def build_generator(cfg: GanModelConfig, size: tuple[int, int]) -> nn.Module:
+    """The generator of ``cfg.arch`` for images of ``size = (H, W)``."""
+    return StyleGenerator(cfg, size) if cfg.arch == "stylegan" else ConvGenerator(cfg, size)
+
+
+def build_critic(cfg: GanModelConfig, size: tuple[int, int]) -> nn.Module:
+    """The discriminator / critic of ``cfg.arch`` for images of ``size = (H, W)``."""
+    return StyleCritic(cfg, size) if cfg.arch == "stylegan" else ConvCritic(cfg, size)
+
+
+def sample_latent(n: int, dim: int, kind: str, generator: torch.Generator | None = None,
+                  device: torch.device | str | None = None) -> torch.Tensor:
+    """(n, dim) latents: "uniform" U[-1, 1] (SpecGAN) or "normal" N(0, 1)."""
+    if kind == "uniform":
+        return torch.rand(n, dim, generator=generator, device=device) * 2.0 - 1.0
+    if kind == "normal":
+        return torch.randn(n, dim, generator=generator, device=device)
+    raise ValueError(f"unknown latent kind {kind!r} (uniform or normal)")
+
+
+def generate_images(g: nn.Module, z: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
+    """z (B, latent_dim) -> (B, 1, H, W) with any generator (``noise_mode`` applies to stylegan only)."""
+    return g(z, noise_mode=noise_mode) if isinstance(g, StyleGenerator) else g(z)
+
+
+def ema_beta(beta: float, g_steps: int) -> float:
+    """Decay of the generator EMA after ``g_steps`` generator updates, ramped up as
+    ``min(beta, (1 + n) / (10 + n))`` so early samples are not dominated by the random initialization."""
+    return min(float(beta), (1.0 + g_steps) / (10.0 + g_steps))
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, beta: float) -> None:
+    """``ema = beta * ema + (1 - beta) * model`` for parameters; buffers (batch-norm statistics, noise,
+    w_avg) are copied."""
+    for pe, p in zip(ema.parameters(), model.parameters(), strict=True):
+        pe.lerp_(p.detach(), 1.0 - beta)
+    for be, b in zip(ema.buffers(), model.buffers(), strict=True):
+        be.copy_(b)

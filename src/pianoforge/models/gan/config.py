@@ -1,0 +1,134 @@
+"""GAN model configuration, image layout, and the composition of GAN presets.
+
+A GAN preset name is ``MODEL[-GEOMETRY]``: ``specgan-cpu`` is the data geometry preset ``gan-cpu``
+(``presets/gan-cpu.yaml``: audio, data, ``data.resize``) plus the model preset ``specgan``
+(``presets/gan/specgan.yaml``: ``model``, ``train``, ``inference``). Without a suffix the geometry is
+``cpu``. Models: :data:`ARCHS`; geometries: ``cpu`` (128 x 256), ``10s`` (256 x 256), ``20s`` (512 x 512).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pianoforge.config import Preset, apply_overrides, load_preset, preset_names
+from pianoforge.errors import ConfigError
+
+ARCHS: tuple[str, ...] = ("dcgan", "specgan", "stylegan")
+"""Model presets in ``presets/gan/``."""
+GEOMETRIES: tuple[str, ...] = ("cpu", "10s", "20s")
+"""Data geometries: ``gan-<geometry>`` presets."""
+DEFAULT_GEOMETRY = "cpu"
+
+
+@dataclass(frozen=True)
+class GanModelConfig:
+    """Generator and critic hyperparameters (the ``model`` section of a GAN preset).
+
+    Conv models (``dcgan``, ``specgan``): ``n_layers`` stride-2 5x5 (de)convolutions between a
+    ``base = (H, W) / 2**n_layers`` grid and the image; the layer next to the image has ``channels``
+    channels, each layer nearer the base twice as many, capped at ``max_channels``. ``stylegan`` uses the
+    same channel rule per resolution.
+    """
+
+    arch: str = "specgan"
+    latent_dim: int = 100
+    latent: str = "uniform"  # "uniform": U[-1, 1]^d (SpecGAN); "normal": N(0, 1)^d
+    channels: int = 32
+    max_channels: int = 256
+    n_layers: int | None = None  # None: log2(min(H, W)) - 2, so the base grid's short side is 4
+    kernel: int = 5  # conv models
+    norm: str = "none"  # conv models: "batch" (DCGAN) or "none" (SpecGAN, WGAN-GP)
+    w_dim: int = 128  # stylegan: intermediate latent size
+    mapping_layers: int = 4  # stylegan: MLP depth z -> w
+    mapping_lr_mul: float = 0.01  # stylegan: equalized learning-rate multiplier of the mapping MLP
+    mbstd_group: int = 4  # stylegan critic: minibatch-stddev group size
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ConfigError(None, f"unknown GAN arch {self.arch!r} (one of {', '.join(ARCHS)})")
+        if self.latent not in ("uniform", "normal"):
+            raise ConfigError(None, f"model.latent must be uniform or normal, got {self.latent!r}")
+        if self.norm not in ("batch", "none"):
+            raise ConfigError(None, f"model.norm must be batch or none, got {self.norm!r}")
+        if min(self.latent_dim, self.channels, self.max_channels, self.kernel, self.w_dim) < 1:
+            raise ConfigError(None, "GAN model sizes must be positive")
+        if self.n_layers is not None and self.n_layers < 1:
+            raise ConfigError(None, f"model.n_layers must be >= 1, got {self.n_layers}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GanModelConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        bad = set(d) - names
+        if bad:
+            raise ConfigError(None, f"unknown GAN model key(s): {', '.join(sorted(bad))}")
+        return cls(**d)
+
+    def layout(self, size: tuple[int, int]) -> tuple[int, tuple[int, int]]:
+        """(n_layers, base grid (h0, w0)) for an image of ``size = (H, W)``; ConfigError if it does not divide."""
+        h, w = int(size[0]), int(size[1])
+        n = self.n_layers if self.n_layers is not None else int(math.log2(max(min(h, w), 1))) - 2
+        if n < 1 or h % 2**n or w % 2**n:
+            raise ConfigError(None, f"GAN image size {h} x {w} must be divisible by 2**n_layers = {2**max(n, 0)} "
+                                    f"with n_layers >= 1 (set data.resize, e.g. [128, 256])")
+        return n, (h >> n, w >> n)
+
+    def stage_channels(self, n: int) -> list[int]:
+        """Channels at each resolution from the base (index 0) to the last hidden layer (index n - 1)."""
+        return [min(self.max_channels, self.channels * 2 ** (n - 1 - i)) for i in range(n)]
+
+    def resolution_channels(self, n: int) -> list[int]:
+        """StyleGAN channels at the n + 1 resolutions from the base (index 0) to the image (index n)."""
+        return [min(self.max_channels, self.channels * 2 ** (n - i)) for i in range(n + 1)]
+
+
+# ------------------------------------------------------------------------------------------- presets
+
+def gan_model_names() -> list[str]:
+    files = resources.files("pianoforge") / "presets" / "gan"
+    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".yaml"))
+
+
+def split_gan_preset_name(name: str) -> tuple[str, str]:
+    """``"specgan-10s"`` -> ``("specgan", "gan-10s")``; ``"dcgan"`` -> ``("dcgan", "gan-cpu")``."""
+    model, _, geom = name.partition("-")
+    geom = geom or DEFAULT_GEOMETRY
+    if model not in gan_model_names():
+        raise ConfigError(name, f"unknown GAN preset; use MODEL[-GEOMETRY] with MODEL in "
+                                f"{', '.join(gan_model_names())} and GEOMETRY in {', '.join(GEOMETRIES)}")
+    if f"gan-{geom}" not in preset_names():
+        raise ConfigError(name, f"unknown GAN geometry {geom!r} (one of {', '.join(GEOMETRIES)})")
+    return model, f"gan-{geom}"
+
+
+def load_gan_preset(name_or_path: str, overrides: list[str] | None = None) -> Preset:
+    """Compose a GAN preset: geometry ``gan-<geometry>`` + model ``presets/gan/<model>.yaml``, then overrides.
+
+    A path to a YAML/JSON file is read as a complete preset (as :func:`pianoforge.config.load_preset`).
+    The result must have an ``arch`` in its model section.
+    """
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml", ".json") and path.exists():
+        p = load_preset(name_or_path, overrides)
+    else:
+        model, geometry = split_gan_preset_name(name_or_path)
+        d = yaml.safe_load((resources.files("pianoforge") / "presets" / f"{geometry}.yaml").read_text())
+        m = yaml.safe_load((resources.files("pianoforge") / "presets" / "gan" / f"{model}.yaml").read_text())
+        d["name"] = f"{model}-{geometry[4:]}"
+        d["description"] = f"{str(m.get('description', '')).strip()} Geometry: {str(d.get('description', '')).strip()}"
+        for section in ("model", "train", "inference"):
+            d[section] = dict(m.get(section) or {})
+        apply_overrides(d, overrides or [], f"preset {name_or_path}")
+        p = Preset.from_dict(d, f"preset {name_or_path}")
+    if p.model.get("arch") not in ARCHS:
+        raise ConfigError(name_or_path, f"not a GAN preset (model.arch must be one of {', '.join(ARCHS)})")
+    return p

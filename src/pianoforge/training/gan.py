@@ -1,0 +1,381 @@
+"""The GAN training task (``dcgan``, ``specgan``, ``stylegan``) on the shared engine (``training/loop.py``).
+
+Manual optimization inside ``train_step``: one engine step = one critic update on one batch of real
+images (B, 1, H, W); a generator update follows every ``n_critic``-th step (SpecGAN: 5 critic steps per
+generator step, as WGAN-GP), then the generator EMA is updated. Losses:
+
+- ``dcgan``: BCE on logits with soft labels (real ~ U[1 - s, 1], fake ~ U[0, s]; ``label_smoothing``) and
+  optional label flipping (``label_flip``); non-saturating generator loss; gradient-norm clipping 1.
+- ``specgan``: WGAN-GP, ``E[D(fake)] - E[D(real)] + 10 * mean_i (||grad D(x_i)|| - 1)**2`` at per-sample
+  interpolates; generator ``-E[D(G(z))]``.
+- ``stylegan``: logistic (non-saturating) loss, lazy R1 (``r1_gamma``, every ``r1_every`` steps), and ADA:
+  every image the critic sees passes through :class:`~pianoforge.models.gan.SpectrogramAugment`, whose
+  probability follows the sign of the critic on reals.
+
+Logged every ``log_every_steps`` (train_log.csv): ``d_loss``, ``g_loss`` (latest generator update), ``gp``
+(gradient penalty; R1 for stylegan), ``d_real``/``d_fake`` (mean critic scores), ``w_dist`` (specgan),
+``grad_norm`` (specgan, mean per-sample gradient norm at the interpolates), ``ada_p`` (stylegan).
+Validation (val_log.csv, when the store has a validation split): ``val/moment_dist``
+(:func:`~pianoforge.adversarial.spectral_moment_distance` of EMA samples vs real validation images; the
+monitored value, lower is better, picks ``best.safetensors``) and ``val/d_gap`` (mean critic score on
+real minus generated). Every epoch end: ``samples/epoch-NNNN.png`` (grid of EMA samples from fixed
+latents), ``samples/epoch-NNNN-K.wav`` (Griffin-Lim), diversity + warnings (``monitor_log.csv``, see
+``gan_monitor``), ``gan_curves.png`` and ``last.safetensors``. Exports are generator-only (EMA weights).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from pianoforge import adversarial as adv
+from pianoforge.audio.io import save_audio
+from pianoforge.checkpoint import save_checkpoint
+from pianoforge.config import Preset
+from pianoforge.data.gan_images import GanImages
+from pianoforge.data.reserved import is_reserved
+from pianoforge.data.store import FeatureStore
+from pianoforge.errors import ConfigError, StoreError
+from pianoforge.improvise import GanGenerator, gan_checkpoint_config, sample_grid
+from pianoforge.models.gan import (
+    GanModelConfig,
+    SpectrogramAugment,
+    build_critic,
+    build_generator,
+    ema_beta,
+    ema_update,
+    generate_images,
+    sample_latent,
+)
+from pianoforge.training.gan_monitor import EpochStats, append_row, divergence_warnings, gan_curves
+from pianoforge.training.loop import LoopSettings, launch
+
+DEFAULT_TRAIN: dict[str, Any] = {
+    "batch_size": 32, "lr": 1e-4, "betas": [0.5, 0.9], "n_critic": 1, "grad_clip": None, "ema_beta": 0.999,
+    "gp_weight": 10.0,  # specgan
+    "label_smoothing": 0.0, "label_flip": 0.0,  # dcgan
+    "r1_gamma": 1.0, "r1_every": 16,  # stylegan (lazy R1: every 16 steps, scaled by 16)
+    "ada": False, "ada_target": 0.6, "ada_interval": 4, "ada_kimg": 20.0,  # stylegan
+    "max_epochs": 200, "early_stop_patience": 1_000_000,  # GAN validation numbers are too noisy to stop on
+    "grid_samples": 16, "audio_samples": 2, "diversity_samples": 32, "sample_seed": 1234,
+    "gl_iterations": 32,  # Griffin-Lim iterations of the per-epoch audio samples
+    "collapse_threshold": adv.COLLAPSE_THRESHOLD,
+    "collapse_warmup_g_steps": 200,  # a fresh generator's near-constant output is not a collapse
+    "diverge_wgan": 1000.0, "diverge_d_loss": 0.01,
+    "diverge_g_loss": 20.0,
+}
+
+
+def gan_train_config(preset: Preset) -> dict[str, Any]:
+    """The preset's ``train`` section over :data:`DEFAULT_TRAIN`; unknown keys are a ConfigError."""
+    bad = set(preset.train) - set(DEFAULT_TRAIN)
+    if bad:
+        raise ConfigError(f"preset {preset.name}", f"unknown GAN train key(s): {', '.join(sorted(bad))}")
+    return {**DEFAULT_TRAIN, **preset.train}
+
+
+def gan_model_config(preset: Preset) -> GanModelConfig:
+    try:
+        return GanModelConfig.from_dict(preset.model)
+    except ConfigError as e:
+        raise ConfigError(f"preset {preset.name}", e.problem) from e
+    except TypeError as e:
+        raise ConfigError(f"preset {preset.name}", f"bad GAN model section ({e})") from e
+
+
+def image_geometry(preset: Preset) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(image size (H, W), STFT grid (bins, frames)) of a GAN preset; the image size must suit the model."""
+    grid = (preset.audio.n_bins, preset.data.example_frames(preset.audio))
+    size = tuple(preset.data.resize) if preset.data.resize else grid
+    try:
+        gan_model_config(preset).layout(size)
+    except ConfigError as e:
+        raise ConfigError(f"preset {preset.name}", e.problem) from e
+    return (int(size[0]), int(size[1])), grid
+
+
+def check_gan_store(store: FeatureStore, preset: Preset) -> None:
+    """The store must have the preset's geometry (audio, example length, resize) and be fit for training."""
+    sp = store.preset
+    if (sp.audio, sp.data.example_seconds, sp.data.resize) != (preset.audio, preset.data.example_seconds,
+                                                               preset.data.resize):
+        geom = "gan-" + preset.name.split("-", 1)[1] if "-" in preset.name else preset.name
+        raise StoreError(store.root, f"was built with preset {sp.name!r}, whose geometry (audio, example_seconds, "
+                                     f"resize) differs from {preset.name!r}; build one with --preset {geom} "
+                                     "and the same --set overrides")
+    if store.manifest.get("eval_only"):
+        raise StoreError(store.root, "is an evaluation-only store (built with --allow-reserved); never train on it")
+    for p in store.pieces():
+        work = p.get("provenance", {}).get("work") or p["piece_id"]
+        if is_reserved(work) or is_reserved(Path(p.get("midi") or "").name):
+            raise StoreError(store.root, f"holds reserved work {work}; it must never be trained on")
+    if not store.pieces("train"):
+        raise StoreError(store.root, "has no training pieces")
+
+
+class RngState(nn.Module):
+    """The task's own random stream (latents, interpolation weights, label noise, augmentation, StyleGAN
+    noise), saved as buffers with the training state. Not torch's global generator: the engine's
+    DataLoader draws from that when an epoch's iterator is created, at a different point after a resume."""
+
+    def __init__(self, seed: int, device: torch.device) -> None:
+        super().__init__()
+        self.register_buffer("cpu_state", torch.Generator().manual_seed(seed).get_state())
+        cuda = torch.zeros(0, dtype=torch.uint8)
+        if device.type == "cuda":  # sized at construction, so a resumed state loads into it
+            with torch.random.fork_rng(devices=[device.index or 0]):
+                torch.cuda.manual_seed(seed)
+                cuda = torch.cuda.get_rng_state(device)
+        self.register_buffer("cuda_state", cuda)
+
+    @contextlib.contextmanager
+    def active(self, device: torch.device) -> Iterator[None]:
+        """Inside the block torch's global generator(s) run this stream; outside they are untouched."""
+        cuda = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.set_rng_state(self.cpu_state.cpu())
+            if cuda:
+                torch.cuda.set_rng_state(self.cuda_state.cpu(), device)
+            yield
+            self.cpu_state = torch.get_rng_state().to(self.cpu_state.device)
+            if cuda:
+                self.cuda_state = torch.cuda.get_rng_state(device).to(self.cpu_state.device)
+
+
+@contextlib.contextmanager
+def _frozen(module: nn.Module) -> Iterator[None]:
+    """Parameters of ``module`` stop requiring grad inside the block (gradients still flow through it)."""
+    flags = [p.requires_grad for p in module.parameters()]
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, f in zip(module.parameters(), flags, strict=True):
+            p.requires_grad_(f)
+
+
+class GanTask:
+    monitor = "val/moment_dist"
+
+    def __init__(self, store: FeatureStore, preset: Preset, device: torch.device) -> None:
+        self.store, self.preset, self.device = store, preset, device
+        self.tr = tr = gan_train_config(preset)
+        self.cfg = gan_model_config(preset)
+        self.arch = self.cfg.arch
+        self.size, self.grid = image_geometry(preset)
+        self.G = build_generator(self.cfg, self.size).to(device)
+        self.D = build_critic(self.cfg, self.size).to(device)
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False).eval()
+        self.aug = SpectrogramAugment(tr["ada_target"], tr["ada_interval"], tr["ada_kimg"],
+                                      enabled=bool(tr["ada"])).to(device)
+        self.rng = RngState(int(torch.randint(2**62, ())), device)  # the engine seeded torch with seed + rank
+        self.net_G, self.net_D = self.G, self.D
+        betas = tuple(float(b) for b in tr["betas"])
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=float(tr["lr"]), betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=float(tr["lr"]), betas=betas)
+        self.train_dataset = GanImages(store, "train")
+        val = GanImages(store, "validation")
+        self.val_dataset = val if len(val) else None
+        self.stats = EpochStats()
+        self.last: dict[str, Any] = {"g_loss": None, "gp": 0.0}
+        self.step = 0
+        self._val_batch = 0
+        self._warned_nan = False
+        self._real_bank: torch.Tensor | None = None
+
+    # -- engine interface -------------------------------------------------------------------------------
+    def modules(self) -> dict[str, nn.Module]:
+        return {"generator": self.G, "critic": self.D, "generator_ema": self.G_ema, "augment": self.aug,
+                "rng": self.rng}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"generator": self.opt_g, "critic": self.opt_d}
+
+    def wrap(self, fn) -> None:
+        self.net_G, self.net_D = fn(self.G), fn(self.D)
+
+    def _z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return sample_latent(n, self.cfg.latent_dim, self.cfg.latent, generator=generator, device=self.device)
+
+    def _clip(self, module: nn.Module) -> None:
+        if self.tr["grad_clip"]:
+            torch.nn.utils.clip_grad_norm_(module.parameters(), float(self.tr["grad_clip"]))
+
+    def train_step(self, batch: torch.Tensor, step: int) -> dict[str, float]:
+        with self.rng.active(self.device):
+            return self._train_step(batch, step)
+
+    def _train_step(self, batch: torch.Tensor, step: int) -> dict[str, float]:
+        self._val_batch = 0
+        self.step = step + 1
+        tr, arch = self.tr, self.arch
+        real = batch
+        b = real.shape[0]
+        # ---- critic / discriminator
+        with torch.no_grad():
+            fake = self.G(self._z(b))
+        r1_now = arch == "stylegan" and tr["r1_gamma"] > 0 and step % int(tr["r1_every"]) == 0
+        real_in = real.detach().requires_grad_(r1_now)
+        d_real = self.net_D(self.aug(real_in))
+        d_fake = self.net_D(self.aug(fake))
+        m: dict[str, float] = {}
+        if arch == "specgan":
+            x_hat = adv.interpolates(real, fake)
+            gp, norms = adv.gradient_penalty(self.net_D(x_hat), x_hat)
+            d_loss = adv.wgan_critic_loss(d_real, d_fake) + float(tr["gp_weight"]) * gp
+            self.last["gp"] = float(gp.detach())
+            m.update(w_dist=float((d_real.mean() - d_fake.mean()).detach()), grad_norm=float(norms.mean().detach()))
+        elif arch == "dcgan":
+            d_loss = adv.bce_discriminator_loss(d_real, d_fake, float(tr["label_smoothing"]), float(tr["label_flip"]))
+        else:
+            d_loss = adv.logistic_critic_loss(d_real, d_fake)
+            if r1_now:
+                r1 = adv.r1_penalty(d_real, real_in)
+                d_loss = d_loss + float(tr["r1_gamma"]) / 2 * r1 * int(tr["r1_every"])
+                self.last["gp"] = float(r1.detach())
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self._clip(self.D)
+        self.opt_d.step()
+        self.aug.update(d_real, b)
+        # ---- generator, every n_critic-th step
+        if (step + 1) % int(tr["n_critic"]) == 0:
+            with _frozen(self.D):
+                d_gen = self.D(self.aug(self.net_G(self._z(b))))
+                if arch == "specgan":
+                    g_loss = adv.wgan_generator_loss(d_gen)
+                elif arch == "dcgan":
+                    g_loss = adv.bce_generator_loss(d_gen)
+                else:
+                    g_loss = adv.logistic_generator_loss(d_gen)
+                self.opt_g.zero_grad(set_to_none=True)
+                g_loss.backward()
+            self._clip(self.G)
+            self.opt_g.step()
+            ema_update(self.G_ema, self.G, ema_beta(float(tr["ema_beta"]), (step + 1) // int(tr["n_critic"])))
+            self.last["g_loss"] = float(g_loss.detach())
+        g_val = self.last["g_loss"]
+        m = {"d_loss": float(d_loss.detach()), "g_loss": g_val, "gp": self.last["gp"],
+             "d_real": float(d_real.detach().mean()), "d_fake": float(d_fake.detach().mean()), **m}
+        if arch == "stylegan":
+            m["ada_p"] = float(self.aug.p)
+        if g_val is None:  # no generator update yet (n_critic > 1): not averaged, logged as 0
+            m["g_loss"] = 0.0
+        self.stats.add({k: v for k, v in m.items() if not (k == "g_loss" and g_val is None)})
+        if self.stats.nonfinite and not self._warned_nan:
+            self._warned_nan = True
+            print(f"WARNING (step {step + 1}): GAN DIVERGED: non-finite {', '.join(self.stats.nonfinite)}; "
+                  "training stops here", file=sys.stderr, flush=True)
+        return m
+
+    @torch.no_grad()
+    def val_step(self, batch: torch.Tensor) -> dict[str, float]:
+        g = torch.Generator(device=batch.device).manual_seed(10007 + self._val_batch)
+        self._val_batch += 1
+        fake = generate_images(self.G_ema, self._z(batch.shape[0], g), noise_mode="const")
+        return {"val/moment_dist": adv.spectral_moment_distance(fake, batch),
+                "val/d_gap": float(self.D(batch).mean() - self.D(fake).mean())}
+
+    def inference(self) -> GanGenerator:
+        """The EMA generator wrapped for sampling (in eval mode)."""
+        return GanGenerator(self.G_ema, self.preset, self.store.normalizer, self.size, self.grid)
+
+    def export(self, path: Path) -> None:
+        export_gan(self.G_ema, self.preset, self.cfg, self.store, self.size, self.grid, path)
+
+    # -- epoch end (main process) ---------------------------------------------------------------------
+    def real_bank(self) -> torch.Tensor:
+        """A fixed set of real training images (n, 1, H, W) to compare diversity against."""
+        if self._real_bank is None:
+            ds = self.train_dataset
+            k = min(int(self.tr["diversity_samples"]), len(ds))
+            idx = np.sort(np.random.default_rng(int(self.tr["sample_seed"])).choice(len(ds), k, replace=False))
+            self._real_bank = torch.stack([ds[int(i)] for i in idx])
+        return self._real_bank
+
+    def on_epoch_end(self, run_dir: Path, epoch: int) -> None:
+        tr = self.tr
+        samples = run_dir / "samples"
+        samples.mkdir(parents=True, exist_ok=True)
+        gen = self.inference()
+        k = max(int(tr["diversity_samples"]), int(tr["grid_samples"]), int(tr["audio_samples"]))
+        z = self._z(k, torch.Generator(device=self.device).manual_seed(int(tr["sample_seed"])))
+        imgs = gen.images(z)
+        sample_grid(samples / f"epoch-{epoch:04d}.png", imgs[: int(tr["grid_samples"])],
+                    title=f"{self.preset.name}, epoch {epoch}, step {self.step} (EMA generator)")
+        n_audio = int(tr["audio_samples"])
+        if n_audio:
+            clips = gen.render(z[:n_audio], list(range(n_audio)), iterations=int(tr["gl_iterations"]))
+            for i, y in enumerate(clips.audio):
+                save_audio(samples / f"epoch-{epoch:04d}-{i}.wav", y, clips.sample_rate)
+        real = self.real_bank()
+        gen_div = imgs[: int(tr["diversity_samples"])]
+        warnings = divergence_warnings(self.arch, self.stats, tr)
+        collapse = adv.collapse_warning(gen_div, real, float(tr["collapse_threshold"]))
+        if collapse and (self.step // int(tr["n_critic"]) >= int(tr["collapse_warmup_g_steps"])
+                         or not torch.isfinite(gen_div).all()):
+            warnings.insert(0, collapse)
+        for w in warnings:
+            print(f"WARNING (epoch {epoch}): {w}", file=sys.stderr, flush=True)
+        means = self.stats.means()
+        row = {"epoch": epoch, "step": self.step, "diversity": round(adv.diversity_ratio(gen_div, real), 5),
+               "gen_pairwise_l1": round(adv.mean_pairwise_distance(gen_div), 6),
+               "real_pairwise_l1": round(adv.mean_pairwise_distance(real), 6),
+               "moment_dist_train": round(adv.spectral_moment_distance(gen_div, real), 6),
+               **{f"mean_{k}": round(v, 6) for k, v in means.items()}, "warning": " | ".join(warnings)}
+        append_row(run_dir / "monitor_log.csv", row)
+        try:
+            gan_curves(run_dir, run_dir / "gan_curves.png")
+        except Exception as e:  # a plot must never kill a training run
+            print(f"warning: GAN curves not drawn ({e})", file=sys.stderr, flush=True)
+        self.export(run_dir / "last.safetensors")
+        self.stats = EpochStats()
+
+
+def export_gan(generator: nn.Module, preset: Preset, cfg: GanModelConfig, store: FeatureStore,
+               size: tuple[int, int], grid: tuple[int, int], path: Path) -> Path:
+    """Write a generator-only inference checkpoint (``kind="gan"``)."""
+    extra = {"data": str(store.root), "data_fingerprint": store.manifest["fingerprint"]}
+    config = gan_checkpoint_config(preset, cfg, store.normalizer, size, grid, extra)
+    return save_checkpoint(path, generator.state_dict(), kind="gan", config=config)
+
+
+def train_gan(data: Path, preset: Preset, out: Path, settings: LoopSettings) -> dict[str, Any] | None:
+    """Train (or resume: rerun the same command) a GAN on a dataset store. Returns the run summary."""
+    store = FeatureStore(data)
+    check_gan_store(store, preset)
+    tr = gan_train_config(preset)
+    image_geometry(preset)
+    cfg_path = out / "run_config.json"
+    run_cfg = json.loads(json.dumps({"kind": "gan", "preset": preset.to_dict(), "data": str(Path(data).resolve()),
+                                     "data_fingerprint": store.manifest["fingerprint"]}))
+    if cfg_path.exists():
+        old = json.loads(cfg_path.read_text())
+        if old.get("preset") != run_cfg["preset"] or old.get("data_fingerprint") != run_cfg["data_fingerprint"]:
+            raise ConfigError(out, "run folder holds a run with another preset or dataset; use a new --out")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        cfg_path.write_text(json.dumps({**run_cfg, "settings": asdict(settings)}, indent=1))
+    settings.early_stop_patience = int(tr["early_stop_patience"])
+    return launch(_GanTaskFactory(Path(data), preset), settings, out)
+
+
+class _GanTaskFactory:
+    """Picklable task factory (DDP workers are spawned processes)."""
+
+    def __init__(self, data: Path, preset: Preset) -> None:
+        self.data, self.preset = data, preset
+
+    def __call__(self, device: torch.device) -> GanTask:
+        return GanTask(FeatureStore(self.data), self.preset, device)

@@ -1,0 +1,419 @@
+"""Improvise (PianoGAN): presets, models, losses, training task, inverse chain, generation, metrics, CLI.
+
+Everything runs on a tiny ``gan-cpu``-geometry store (4 pieces of ~3 s, 1.024 s examples, images of
+128 x 64 = bins without Nyquist x frames) with tiny models, on one thread.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import cli_command, write_midi_file
+from pianoforge import adversarial as adv
+from pianoforge.checkpoint import CheckpointError, load_checkpoint, load_train_state, save_checkpoint
+from pianoforge.config import load_preset
+from pianoforge.errors import ConfigError
+from pianoforge.models.gan import (
+    ARCHS,
+    GanModelConfig,
+    SpectrogramAugment,
+    build_critic,
+    build_generator,
+    generate_images,
+    load_gan_preset,
+    sample_latent,
+)
+
+torch.set_num_threads(1)
+
+GEOM = ["data.example_seconds=1.024", "data.stride_seconds=0.256", "data.resize=[128, 64]"]
+TINY_COMMON = ["model.channels=4", "model.max_channels=16", "train.diversity_samples=8", "train.grid_samples=4",
+               "train.gl_iterations=4"]
+TINY_ARCH = {"dcgan": [], "specgan": [],
+             "stylegan": ["model.w_dim=16", "model.mapping_layers=2", "train.r1_every=2", "train.ada_kimg=0.05"]}
+
+
+def tiny(arch: str) -> list[str]:
+    return GEOM + TINY_COMMON + TINY_ARCH[arch]
+
+
+@pytest.fixture(scope="module")
+def gan_store(tmp_path_factory) -> Path:
+    """A gan-cpu store (GEOM overrides) of 4 random 3 s pieces rendered with FluidSynth."""
+    from pianoforge.data.build import build
+    from pianoforge.data.sources import midi_folder
+
+    root = tmp_path_factory.mktemp("gan")
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        notes, t = [], 0.0
+        while t < 3.0:
+            d = float(rng.choice([0.25, 0.5]))
+            notes.append((int(rng.integers(48, 84)), t, t + d, int(rng.integers(50, 110))))
+            t += d
+        write_midi_file(root / "midi" / f"p{i}.mid", notes)
+    build(midi_folder(root / "midi"), root / "store", load_preset("gan-cpu", GEOM), workers=1, progress=False)
+    return root / "store"
+
+
+def _train(store: Path, out: Path, arch: str, **settings) -> dict:
+    from pianoforge.training.gan import train_gan
+    from pianoforge.training.loop import LoopSettings
+
+    s = LoopSettings(batch_size=4, progress=False, log_every_steps=1, **settings)
+    return train_gan(store, load_gan_preset(arch, tiny(arch)), out, s)
+
+
+@pytest.fixture(scope="module")
+def runs(gan_store, tmp_path_factory) -> dict[str, Path]:
+    """One epoch of each model from its real preset (tiny overrides)."""
+    root = tmp_path_factory.mktemp("gan-runs")
+    out = {}
+    for arch in ARCHS:
+        summary = _train(gan_store, root / arch, arch, max_epochs=1)
+        assert summary["epochs"] == 1 and summary["steps"] > 0
+        out[arch] = root / arch
+    return out
+
+
+# --------------------------------------------------------------------------------------------- presets
+
+def test_presets_compose_model_and_geometry():
+    p = load_gan_preset("specgan")
+    assert p.name == "specgan-cpu" and p.model["arch"] == "specgan" and p.train["n_critic"] == 5
+    geo = load_preset("gan-cpu")
+    assert (p.audio, p.data) == (geo.audio, geo.data) and p.data.resize == (128, 256)
+    p10 = load_gan_preset("dcgan-10s")
+    assert p10.audio.sample_rate == 5500 and p10.data.resize == (256, 256) and p10.model["norm"] == "batch"
+    assert load_gan_preset("stylegan-20s", ["model.channels=4"]).model["channels"] == 4
+    from pianoforge.training.gan import image_geometry
+
+    assert image_geometry(p) == ((128, 256), (129, 256))
+    for bad in ("wavegan", "specgan-7s"):
+        with pytest.raises(ConfigError):
+            load_gan_preset(bad)
+    with pytest.raises(ConfigError, match="divisible"):
+        image_geometry(load_gan_preset("specgan", ["data.resize=[100, 256]"]))
+
+
+# ---------------------------------------------------------------------------------------------- models
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_model_shapes_at_every_geometry(arch):
+    cfg = GanModelConfig.from_dict(load_gan_preset(arch).model)
+    small = GanModelConfig.from_dict({**cfg.to_dict(), "channels": 2, "max_channels": 8, "w_dim": 8})
+    for size, c in (((128, 256), cfg), ((256, 256), small), ((512, 512), small), ((32, 64), small)):
+        g, d = build_generator(c, size), build_critic(c, size)
+        z = sample_latent(2, c.latent_dim, c.latent)
+        with torch.no_grad():
+            x = generate_images(g, z)
+            assert x.shape == (2, 1, *size)
+            assert d(x).shape == (2,)
+    with pytest.raises(ConfigError, match="divisible"):
+        build_generator(cfg, (129, 256))
+
+
+def test_modulated_conv_equals_per_sample_demodulated_weights():
+    from pianoforge.models.gan.stylegan import ModulatedConv
+
+    torch.manual_seed(0)
+    m = ModulatedConv(5, 7, 3, 8)
+    x, w = torch.randn(3, 5, 6, 10), torch.randn(3, 8)
+    s = m.affine(w)
+    wt = m.weight[None] * m.scale * s[:, None, :, None, None]
+    wt = wt * torch.rsqrt(wt.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
+    ref = torch.stack([torch.nn.functional.conv2d(x[i:i + 1], wt[i], padding=1)[0] for i in range(3)])
+    torch.testing.assert_close(m(x, w), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_stylegan_const_noise_is_deterministic():
+    cfg = GanModelConfig.from_dict({**load_gan_preset("stylegan").model, "channels": 2, "max_channels": 8})
+    g = build_generator(cfg, (32, 64)).eval()
+    z = torch.randn(2, cfg.latent_dim)
+    with torch.no_grad():
+        torch.testing.assert_close(generate_images(g, z, "const"), generate_images(g, z, "const"))
+
+
+def test_latent_is_uniform_minus_one_to_one_for_specgan(gan_store):
+    from pianoforge.data.store import FeatureStore
+    from pianoforge.training.gan import GanTask
+
+    task = GanTask(FeatureStore(gan_store), load_gan_preset("specgan", tiny("specgan")), torch.device("cpu"))
+    z = task._z(4000)
+    assert task.cfg.latent == "uniform" and z.shape == (4000, 100)
+    assert z.min() >= -1 and z.max() <= 1 and z.min() < -0.99 and z.max() > 0.99
+    assert abs(float(z.mean())) < 0.01 and abs(float(z.var()) - 1 / 3) < 0.01  # U[-1, 1]: mean 0, var 1/3
+    n = sample_latent(4000, 8, "normal", generator=torch.Generator().manual_seed(0))
+    assert float(n.min()) < -1.5
+
+
+# ---------------------------------------------------------------------------------------------- losses
+
+def test_gradient_penalty_is_per_sample_and_matches_a_hand_computation():
+    torch.manual_seed(0)
+    w = torch.randn(1, 1, 3, 4)
+
+    def critic(x):  # D(x) = sum(w * x**2): grad_i = 2 w x_i, a different norm per sample
+        return (w * x**2).flatten(1).sum(1)
+
+    real, fake, eps = torch.randn(3, 1, 3, 4), torch.randn(3, 1, 3, 4), torch.tensor([0.2, 0.5, 0.9])
+    x = adv.interpolates(real, fake, eps)
+    gp, norms = adv.gradient_penalty(critic(x), x)
+    xh = eps[:, None, None, None] * real + (1 - eps[:, None, None, None]) * fake
+    hand_norms = (2 * w * xh).flatten(1).norm(dim=1)
+    torch.testing.assert_close(norms, hand_norms)
+    torch.testing.assert_close(gp, ((hand_norms - 1) ** 2).mean())
+    whole_batch = ((2 * w * xh).norm() - 1) ** 2  # the original code's mistake
+    assert not torch.isclose(gp, whole_batch)
+    gp.backward()  # the penalty keeps its graph (create_graph) for the critic update
+    lin = torch.nn.Linear(12, 1)
+    x2 = adv.interpolates(real.flatten(1), fake.flatten(1))
+    _, n2 = adv.gradient_penalty(lin(x2).squeeze(1), x2)
+    torch.testing.assert_close(n2, lin.weight.norm().expand(3))
+
+
+def test_bce_labels_are_smoothed_and_flipped():
+    g = torch.Generator().manual_seed(0)
+    t = adv.bce_targets(10000, True, 0.1, 0.0, generator=g)
+    assert float(t.min()) >= 0.9 and float(t.max()) <= 1.0
+    f = adv.bce_targets(10000, False, 0.1, 0.0, generator=g)
+    assert float(f.min()) >= 0.0 and float(f.max()) <= 0.1
+    flipped = adv.bce_targets(10000, True, 0.0, 0.25, generator=g)
+    assert abs(float((flipped == 0).float().mean()) - 0.25) < 0.02
+
+
+def test_augmentation_is_identity_at_p0_and_never_permutes_frequencies():
+    aug = SpectrogramAugment(gain=0.0)
+    rows = torch.linspace(-0.9, 0.9, 16)[:, None].expand(16, 32)
+    x = (rows[None, None] + 0 * torch.arange(32.0)).repeat(64, 1, 1, 1).requires_grad_(True)
+    assert torch.equal(aug(x), x)
+    aug.p.fill_(0.99)
+    y = aug(x)
+    assert not torch.equal(y, x)
+    same_row = torch.isclose(y, rows[None, None].expand_as(y)) | (y == 0)  # a row keeps its value or is masked
+    assert bool(same_row.all())
+    y.sum().backward()  # differentiable: generator gradients pass through
+    assert x.grad is not None
+    for _ in range(4):
+        aug.update(torch.ones(8), batch=8)  # D(real) > 0 always: overfitting -> p rises
+    assert float(aug.p) > 0.99 - 1e-9
+    aug.p.fill_(0.5)
+    for _ in range(4):
+        aug.update(-torch.ones(8), batch=8)
+    assert float(aug.p) < 0.5
+
+
+# -------------------------------------------------------------------------------------------- training
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_one_epoch_of_each_model_writes_a_complete_run(runs, arch):
+    run = runs[arch]
+    for f in ("run_config.json", "train_log.csv", "monitor_log.csv", "gan_curves.png", "best.safetensors",
+              "last.safetensors", "summary.json", "checkpoints/LATEST", "samples/epoch-0001.png",
+              "samples/epoch-0001-0.wav", "samples/epoch-0001-1.wav"):
+        assert (run / f).exists(), f
+    rows = list(csv.DictReader((run / "train_log.csv").open()))
+    assert {"d_loss", "g_loss", "gp", "d_real", "d_fake"} <= set(rows[0])
+    assert all(math.isfinite(float(r["d_loss"])) for r in rows)
+    if arch == "specgan":
+        assert float(rows[0]["gp"]) > 0 and "w_dist" in rows[0]
+    if arch == "stylegan":
+        assert "ada_p" in rows[0]
+    mon = list(csv.DictReader((run / "monitor_log.csv").open()))
+    assert len(mon) == 1 and float(mon[0]["diversity"]) >= 0
+    tensors, meta = load_checkpoint(run / "best.safetensors", kind="gan")
+    assert meta["config"]["model"]["arch"] == arch and meta["config"]["grid"] == [129, 64]
+    assert not any("critic" in k or "augment" in k for k in tensors)  # generator-only export
+    state, _ = load_train_state(run / "checkpoints")
+    ema = {k[len("module.generator_ema."):]: v for k, v in state.items() if k.startswith("module.generator_ema.")}
+    assert set(ema) == set(tensors)
+
+
+@pytest.mark.parametrize("arch", ["specgan", "stylegan"])
+def test_resume_is_exact(gan_store, tmp_path, arch):
+    """3 steps, stop, rerun to 6 == 6 straight: every module, EMA, ADA and optimizer tensor identical."""
+    _train(gan_store, tmp_path / "straight", arch, max_steps=6, max_epochs=50, ckpt_every_steps=3)
+    _train(gan_store, tmp_path / "split", arch, max_steps=3, max_epochs=50, ckpt_every_steps=3)
+    _train(gan_store, tmp_path / "split", arch, max_steps=6, max_epochs=50, ckpt_every_steps=3)
+    a, sa = load_train_state(tmp_path / "straight" / "checkpoints")
+    b, sb = load_train_state(tmp_path / "split" / "checkpoints")
+    assert sa["step"] == sb["step"] == 6
+    assert set(a) == set(b)
+    for k in a:
+        if k != "rng.torch":
+            assert torch.equal(a[k], b[k]), k
+
+
+def test_training_refuses_a_store_of_another_geometry(gan_store, tmp_path):
+    from pianoforge.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["train", "gan", "--data", str(gan_store), "--preset", "specgan-10s", "--out", str(tmp_path / "x")])
+    assert e.value.code == 2
+
+
+def test_collapse_and_divergence_detectors():
+    from pianoforge.training.gan import DEFAULT_TRAIN
+    from pianoforge.training.gan_monitor import EpochStats, divergence_warnings
+
+    real = torch.rand(8, 1, 16, 32) * 2 - 1
+    same = real[:1].expand(8, -1, -1, -1)
+    msg = adv.collapse_warning(same, real)
+    assert msg is not None and "COLLAPSE" in msg and "\n" not in msg
+    assert adv.collapse_warning(torch.rand(8, 1, 16, 32) * 2 - 1, real) is None
+    assert "NaN" in adv.collapse_warning(torch.full((8, 1, 16, 32), float("nan")), real)
+    st = EpochStats()
+    st.add({"d_loss": float("nan"), "g_loss": 1.0})
+    assert any("DIVERGED" in w for w in divergence_warnings("specgan", st, DEFAULT_TRAIN))
+    st = EpochStats()
+    st.add({"d_loss": 1e-4, "g_loss": 30.0})
+    w = divergence_warnings("dcgan", st, DEFAULT_TRAIN)
+    assert any("DISCRIMINATOR WINS" in x for x in w) and any("G loss" in x for x in w)
+    st = EpochStats()
+    st.add({"d_loss": -5000.0, "w_dist": 5000.0, "gp": 0.5})
+    assert any("Wasserstein" in x for x in divergence_warnings("specgan", st, DEFAULT_TRAIN))
+    st = EpochStats()
+    st.add({"d_loss": 0.6, "g_loss": 0.8})
+    assert divergence_warnings("dcgan", st, DEFAULT_TRAIN) == []
+
+
+# ------------------------------------------------------------------------------- inverse chain, generate
+
+def test_inverse_chain_round_trips_a_real_spectrogram(gan_store):
+    from pianoforge.data.dataset import resize_image
+    from pianoforge.data.gan_images import GanImages, image_to_logmag, logmag_to_image
+    from pianoforge.data.store import FeatureStore
+
+    st = FeatureStore(gan_store)
+    ds = GanImages(st, "train")
+    norm = st.normalizer
+    lm = torch.stack([ds.logmag(i) for i in range(0, len(ds), 3)])  # (n, 129, 64)
+    img = torch.stack([ds[i] for i in range(0, len(ds), 3)])
+    assert img.shape[1:] == (1, 128, 64) and float(img.abs().max()) <= 1.0
+    back = image_to_logmag(img[:, 0], norm, (129, 64))
+    kept = norm.normalize(lm).abs() < 3  # unclipped values
+    kept[:, -1] = False  # the Nyquist bin is dropped and comes back at its training mean
+    assert float((back - lm)[kept].abs().max()) < 1e-4
+    torch.testing.assert_close(back[:, -1], torch.as_tensor(norm.mean[-1]).float().expand(len(lm), 64))
+    # a resized time axis is a smooth interpolation: small mean error, and smaller than a bilinear
+    # resize of the frequency axis too (what a plain 129 -> 128 resize would cost)
+    half = image_to_logmag(logmag_to_image(lm, norm, (128, 32)), norm, (129, 64))
+    both = norm.from_unit(resize_image(resize_image(norm.to_unit(lm), (128, 32)), (129, 64)))
+    e_half, e_both = (half - lm)[kept].abs().mean(), (both - lm)[kept].abs().mean()
+    assert float(e_half) < 0.5 and float(e_half) < float(e_both)
+
+
+def test_exported_generator_loads_and_generates_reproducibly(runs, tmp_path):
+    from pianoforge.improvise import GanGenerator
+
+    for arch in ("specgan", "stylegan"):
+        g = GanGenerator.from_checkpoint(runs[arch] / "best.safetensors")
+        assert g.sample_rate == 8000 and g.grid == (129, 64) and g.size == (128, 64)
+        a, b = g.generate(2, seed=3), g.generate(2, seed=3)
+        assert len(a) == 2 and a[0].shape == (64 * 128,) and a[0].dtype == np.float32
+        assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+        assert np.array_equal(g.generate(1, seed=4)[0], a[1])  # clip k depends on its seed only
+        assert not np.array_equal(a[0], a[1])
+        zs = g.interpolation_latents(3, 4, 5)
+        torch.testing.assert_close(zs[0], g.latent(3))
+        torch.testing.assert_close(zs[-1], g.latent(4), atol=1e-5, rtol=1e-5)
+        assert len(g.interpolate(3, 4, 3)) == 3
+        d = g.generate(1, seed=3, denoise=True)[0]
+        assert d.shape == a[0].shape and np.all(np.isfinite(d))
+    p = save_checkpoint(tmp_path / "perform.safetensors", {"w": torch.zeros(1)}, "perform", {})
+    with pytest.raises(CheckpointError, match="expected 'gan'"):
+        GanGenerator.from_checkpoint(p)
+
+
+def test_noise_profile_comes_from_the_quietest_frames():
+    from pianoforge.improvise import noise_profile
+
+    x = np.concatenate([np.full(1000, 0.5), np.full(200, 0.001), np.full(800, 0.5)]).astype(np.float32)
+    prof = noise_profile(x, 50, quantile=0.05)
+    assert len(prof) == 4 * 50 and float(np.abs(prof).max()) < 0.01
+
+
+def test_generate_cli_round_trip(runs, tmp_path):
+    from pianoforge.cli import main
+
+    ckpt = runs["specgan"] / "best.safetensors"
+    out = tmp_path / "gen"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([*cli_command(), "generate", "--checkpoint", str(ckpt), "-n", "2", "-o", str(out),
+                        "--seed", "7"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["clip-seed7.png", "clip-seed7.wav", "clip-seed8.png",
+                                                      "clip-seed8.wav"]
+    import soundfile as sf
+
+    y, sr = sf.read(out / "clip-seed7.wav")
+    assert sr == 8000 and len(y) == 64 * 128
+    with pytest.raises(SystemExit) as e:  # no silent overwrite
+        main(["generate", "--checkpoint", str(ckpt), "-n", "2", "-o", str(out), "--seed", "7"])
+    assert e.value.code == 2
+    assert main(["generate", "--checkpoint", str(ckpt), "-n", "3", "-o", str(out), "--seed", "7", "--interpolate",
+                 "-f"]) == 0
+    assert len(list(out.glob("interp-7-8-*.wav"))) == 3 and (out / "interp-7-8.wav").exists()
+    with pytest.raises(SystemExit) as e:
+        main(["generate", "--checkpoint", str(ckpt), "-n", "0", "-o", str(out)])
+    assert e.value.code == 2
+
+
+# --------------------------------------------------------------------------------------------- metrics
+
+def test_frechet_distance_and_diversity():
+    from pianoforge.evaluation.gan_metrics import frechet_distance, mean_pairwise_feature_distance, ndb
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(200, 6))
+    assert frechet_distance(a, a) < 1e-6
+    b = rng.normal(size=(200, 6))
+    c = rng.normal(size=(200, 6)) * 2 + 1
+    assert frechet_distance(a, b) < 0.5 < frechet_distance(a, c)
+    # closed form for diagonal Gaussians: |mu|^2 + sum (s_a - s_b)^2
+    x = np.diag([1.0, 2.0])
+    assert abs(frechet_distance(rng.normal(size=(20000, 2)) @ x, rng.normal(size=(20000, 2)) @ (2 * x) + 3)
+               - (2 * 9 + 1 + 4)) < 0.5
+    assert mean_pairwise_feature_distance(np.repeat(a[:1], 10, 0), a) == 0.0
+    assert ndb(a, b)["ndb_k"] <= 0.2 and ndb(a, rng.normal(size=(200, 6)) * 3 + 2)["ndb_k"] >= 0.5
+
+
+def test_clip_features_and_note_statistics():
+    from pianoforge.evaluation.gan_metrics import FEATURE_DIM, clip_features, feature_matrix, note_statistics
+    from pianoforge.midi.score import Note
+
+    t = np.arange(8000) / 8000
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    f = clip_features(tone, 8000)
+    assert f.shape == (FEATURE_DIM,) and np.all(np.isfinite(f))
+    assert np.array_equal(f, clip_features(tone, 8000))
+    assert feature_matrix([tone, tone * 0.1], 8000).shape == (2, FEATURE_DIM)
+    notes = [Note(60, 0.0, 1.0, 80), Note(64, 0.0, 1.0, 80), Note(67, 1.0, 2.0, 80), Note(72, 1.5, 2.0, 80)]
+    s = note_statistics(notes, 4.0)
+    assert s["note_density"] == 1.0 and s["pitch_range"] == 12 and s["silent"] == 0
+    assert abs(s["polyphony"] - 1.75) < 0.02  # 2 notes for 1.5 s, 1 for 0.5 s... over sounding frames
+    assert abs(s["pitch_class_entropy"] - 1.5) < 1e-9  # C twice, E, G: -(.5 log .5 + 2 .25 log .25)
+    assert note_statistics([], 4.0)["silent"] == 1.0
+
+
+def test_eval_gan_cli(runs, gan_store, tmp_path):
+    from pianoforge.cli import build_parser, main
+
+    assert build_parser().parse_args(["eval", "--checkpoint", "c", "--data", "d", "--out", "o"]).target == "perform"
+    out = tmp_path / "ev"
+    assert main(["eval", "gan", "--checkpoint", str(runs["specgan"] / "best.safetensors"), "--data", str(gan_store),
+                 "--out", str(out), "-n", "4", "--no-judge"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert set(m["sets"]) == {"generated", "real-resynthesized", "real"}
+    assert m["sets"]["generated"]["fd"] >= 0 and m["n_real"] == 4
+    for f in ("report.md", "generated.png", "real.png", "audio/generated-00.wav", "audio/real-00.wav"):
+        assert (out / f).exists(), f
