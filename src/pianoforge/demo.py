@@ -5,7 +5,8 @@
 2. Render the example score (``examples/etude.mid``) with the FluidSynth reference renderer.
 3. Render the same score with the shipped neural ``default`` model and draw the paper's Figure 4
    (piano roll, predicted spectrogram, FluidSynth reference spectrogram).
-4. Draw one held-out piece of the store.
+4. Generate one clip with the shipped GAN generator (improvise), when one is shipped.
+5. Draw one held-out piece of the store.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def run_demo(out: Path, workers: int = 2, limit: int = 8, example: Path = EXAMPL
     a = preset.audio
     made: dict[str, Path] = {}
 
-    print(f"[1/4] dataset: embedded corpus (first {limit} music21 works + exercises), preset default")
+    print(f"[1/5] dataset: embedded corpus (first {limit} music21 works + exercises), preset default")
     t0 = time.perf_counter()
     specs, failures = collect("corpus", None, limit=limit, workers=workers)
     rep = build(specs, out / "dataset", preset, workers=workers, listing_failures=failures,
@@ -46,7 +47,7 @@ def run_demo(out: Path, workers: int = 2, limit: int = 8, example: Path = EXAMPL
     made["dataset"] = out / "dataset"
 
     if example.exists():
-        print(f"[2/4] reference render of {example} (FluidSynth)")
+        print(f"[2/5] reference render of {example} (FluidSynth)")
         score = load_score(example)
         n = frames_for(score.end_time + preset.render.release_seconds, a.frame_rate)
         t0 = time.perf_counter()
@@ -62,7 +63,7 @@ def run_demo(out: Path, workers: int = 2, limit: int = 8, example: Path = EXAMPL
         from pianoforge.checkpoint import CheckpointError
         from pianoforge.inference import PerformRenderer, figure4
 
-        print(f"[3/4] neural render of {example} with the shipped default model")
+        print(f"[3/5] neural render of {example} with the shipped default model")
         try:
             r = PerformRenderer.from_checkpoint()
         except CheckpointError as e:
@@ -74,7 +75,19 @@ def run_demo(out: Path, workers: int = 2, limit: int = 8, example: Path = EXAMPL
             print(f"      {res.seconds:.1f} s in {res.wall_s:.2f} s ({res.realtime_factor:.0f}x real time) "
                   f"-> {made['neural_wav']}")
 
-    print("[4/4] a held-out piece from the store")
+    from pianoforge.checkpoint import CheckpointError as _CkptError
+    from pianoforge.improvise import generate_to_folder
+
+    print("[4/5] improvise: one clip from the shipped GAN generator")
+    try:
+        g = generate_to_folder(out / "improvise", 1, seed=0)
+    except _CkptError as e:
+        print(f"      skipped: {e}")
+    else:
+        made["gan_wav"] = g["wavs"][0]
+        print(f"      {g['seconds']:.1f} s clip in {g['wall_s']:.2f} s -> {made['gan_wav']}")
+
+    print("[5/5] a held-out piece from the store")
     st = FeatureStore(out / "dataset")
     held = st.pieces("test") or st.pieces()
     p = held[0]

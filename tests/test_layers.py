@@ -1,0 +1,64 @@
+"""The layering rule of docs/ARCHITECTURE.md, checked statically: a module imports only from its own layer
+or lower ones, and inference code never imports training code."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "src" / "pianoforge"
+
+LAYER = {  # lowest first
+    "errors": 0, "fsutil": 0, "config": 0,
+    "audio": 1, "midi": 1,
+    "data": 2, "models": 2, "viz": 2,
+    "losses": 3, "adversarial": 3, "phase": 3, "checkpoint": 3,
+    "training": 4, "inference": 4, "improvise": 4,
+    "evaluation": 5, "demo": 6, "cli": 6, "__init__": 0,
+}
+
+
+def _unit(path: Path) -> str:
+    return path.relative_to(PKG).parts[0].removesuffix(".py")
+
+
+def _imports(path: Path) -> set[str]:
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pianoforge"):
+            parts = node.module.split(".")
+            if len(parts) > 1:
+                out.add(parts[1])
+            else:  # from pianoforge import x
+                out.update(a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("pianoforge."):
+                    out.add(a.name.split(".")[1])
+    return out
+
+
+def test_every_module_is_assigned_a_layer():
+    units = {_unit(p) for p in PKG.rglob("*.py")}
+    assert units <= set(LAYER), f"modules without a layer: {units - set(LAYER)}"
+
+
+def test_no_module_imports_a_higher_layer():
+    bad = []
+    for p in PKG.rglob("*.py"):
+        me = _unit(p)
+        for dep in _imports(p):
+            if dep == "__version__":
+                continue
+            if LAYER[dep] > LAYER[me] and not (me == "evaluation" and dep == "training"
+                                               and p.name == "experiments.py"):
+                bad.append(f"{p.relative_to(PKG)} imports {dep}")
+    assert not bad, bad
+
+
+def test_inference_never_imports_training():
+    for name in ("inference.py", "improvise.py"):
+        assert "training" not in _imports(PKG / name), name
+    for p in (PKG / "evaluation").glob("*.py"):
+        if p.name != "experiments.py":  # experiments train models on purpose
+            assert "training" not in _imports(p), p.name
