@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pianoforge.data.dataset import PerformExamples, SpectrogramImages
+from pianoforge.data.dataset import PerformExamples
 from pianoforge.data.store import FeatureStore
 
 
@@ -64,27 +64,3 @@ def test_perform_examples(midi_store, lan2018):
     short = PerformExamples(st, "validation", example_frames=10, stride_frames=5)
     assert short[0]["score"].shape == (10, 176)
     assert len(short) >= 2
-
-
-def test_spectrogram_images(midi_store, lan2018):
-    out, _ = midi_store
-    st = FeatureStore(out)
-    ds = SpectrogramImages(st, "train")
-    img = ds[0]
-    assert img.shape == (1, 201, 80)
-    assert img.min() >= -1 and img.max() <= 1
-    # the padding frames (log eps) normalize to the clip floor of most bins
-    assert (img[0, :, -1] < 0).float().mean() > 0.9
-
-
-def test_spectrogram_images_resize(midi_store, lan2018, tmp_path):
-    import json
-    import shutil
-
-    out = shutil.copytree(midi_store[0], tmp_path / "store")
-    m = json.loads((out / "manifest.json").read_text())
-    m["preset"]["data"]["resize"] = [64, 32]
-    (out / "manifest.json").write_text(json.dumps(m))
-    img = SpectrogramImages(FeatureStore(out), "train")[0]
-    assert img.shape == (1, 64, 32)
-    assert img.min() >= -1 - 1e-6 and img.max() <= 1 + 1e-6

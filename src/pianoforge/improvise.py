@@ -2,8 +2,8 @@
 
 ``GanGenerator.from_checkpoint(path)`` needs nothing but the checkpoint: the generator's (EMA) weights,
 and in its JSON config the full preset, the model config, the image size, the STFT grid and the
-normalization statistics of the training data. The inverse chain, exact where the forward chain
-(:class:`pianoforge.data.dataset.SpectrogramImages`) is exact:
+normalization statistics of the training data. The inverse chain (exact wherever the forward chain
+of :mod:`pianoforge.data.gan_images` is):
 
 1. image (n, 1, H, W), clamped to [-1, 1] (the tanh / training range);
 2. inverse resize to the STFT grid (bins, frames): the Nyquist bin the images drop comes back at its

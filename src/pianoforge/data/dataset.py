@@ -7,8 +7,7 @@ pages and memory does not grow with corpus size).
     ``audio`` (T * hop,) waveform in [-1, 1].
 Past a piece's end, examples are padded with silence (score 0, audio 0, spec log(eps)).
 
-:class:`SpectrogramImages` item: (1, H, W) float32 in [-1, 1] — log-magnitude, per-bin dataset
-normalization, clipped at 3 std, scaled by 1/3 (PianoGAN), bins x frames resized to ``data.resize``.
+:class:`pianoforge.data.gan_images.GanImages` gives the GAN images (PianoGAN normalization, exact inverse).
 """
 
 from __future__ import annotations
@@ -67,27 +66,3 @@ def resize_image(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     y = torch.nn.functional.interpolate(x.reshape(-1, 1, *x.shape[-2:]), size=size, mode="bilinear",
                                         align_corners=True)
     return y.reshape(*lead, *size)
-
-
-class SpectrogramImages(Dataset):
-    def __init__(self, store: FeatureStore, split: str) -> None:
-        self.store = store
-        p = store.preset
-        self.t = p.data.example_frames(p.audio)
-        stride = p.data.stride_frames(p.audio) if split == "train" else self.t
-        self.pieces = store.pieces(split)
-        self.index = store.examples(split, self.t, stride)
-        self.floor = math.log(p.audio.log_eps)
-        self.size = tuple(p.data.resize) if p.data.resize else None
-        self.norm = store.normalizer
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        pi, start = (int(v) for v in self.index[i])
-        spec = _window(self.store.arrays(self.pieces[pi]["piece_id"]).spec, start, self.t, self.floor)
-        img = self.norm.to_unit(torch.from_numpy(spec).T)  # (bins, frames) in [-1, 1]
-        if self.size:
-            img = resize_image(img, self.size)
-        return img[None]

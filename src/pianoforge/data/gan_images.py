@@ -62,7 +62,7 @@ def image_to_logmag(images: torch.Tensor, normalizer: Normalizer, grid: tuple[in
 class GanImages(Dataset):
     """Fixed-length examples of a store as GAN images: item (1, H, W) float32 in [-1, 1].
 
-    Examples as :class:`pianoforge.data.dataset.SpectrogramImages` (the store's example length; the
+    Examples as :class:`pianoforge.data.dataset.PerformExamples` index them (the store's example length; the
     store's stride for ``train``, none otherwise; silence past a piece's end), with
     :func:`logmag_to_image` at ``data.resize``.
     """

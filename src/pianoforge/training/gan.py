@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import sys
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +56,7 @@ from pianoforge.models.gan import (
     sample_latent,
 )
 from pianoforge.training.gan_monitor import EpochStats, append_row, divergence_warnings, gan_curves
-from pianoforge.training.loop import LoopSettings, launch
+from pianoforge.training.loop import LoopSettings, TaskFactory, launch, prepare_run
 
 DEFAULT_TRAIN: dict[str, Any] = {
     "batch_size": 32, "lr": 1e-4, "betas": [0.5, 0.9], "n_critic": 1, "grad_clip": None, "ema_beta": 0.999,
@@ -357,25 +355,6 @@ def train_gan(data: Path, preset: Preset, out: Path, settings: LoopSettings) -> 
     check_gan_store(store, preset)
     tr = gan_train_config(preset)
     image_geometry(preset)
-    cfg_path = out / "run_config.json"
-    run_cfg = json.loads(json.dumps({"kind": "gan", "preset": preset.to_dict(), "data": str(Path(data).resolve()),
-                                     "data_fingerprint": store.manifest["fingerprint"]}))
-    if cfg_path.exists():
-        old = json.loads(cfg_path.read_text())
-        if old.get("preset") != run_cfg["preset"] or old.get("data_fingerprint") != run_cfg["data_fingerprint"]:
-            raise ConfigError(out, "run folder holds a run with another preset or dataset; use a new --out")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        cfg_path.write_text(json.dumps({**run_cfg, "settings": asdict(settings)}, indent=1))
+    prepare_run(out, "gan", preset, data, store.manifest["fingerprint"], settings)
     settings.early_stop_patience = int(tr["early_stop_patience"])
-    return launch(_GanTaskFactory(Path(data), preset), settings, out)
-
-
-class _GanTaskFactory:
-    """Picklable task factory (DDP workers are spawned processes)."""
-
-    def __init__(self, data: Path, preset: Preset) -> None:
-        self.data, self.preset = data, preset
-
-    def __call__(self, device: torch.device) -> GanTask:
-        return GanTask(FeatureStore(self.data), self.preset, device)
+    return launch(TaskFactory(GanTask, Path(data), preset), settings, out)

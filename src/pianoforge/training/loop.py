@@ -62,6 +62,38 @@ class LoopSettings:
     progress: bool = True
 
 
+# ------------------------------------------------------------------------------------------ run folder
+
+def prepare_run(out: Path, kind: str, preset, data: Path, fingerprint: str, settings: LoopSettings) -> None:
+    """Write ``run_config.json`` for a new run, or check that a run being resumed used the same preset and
+    dataset (a one-line ConfigError otherwise)."""
+    from pianoforge.errors import ConfigError
+
+    cfg_path = out / "run_config.json"
+    run_cfg = json.loads(json.dumps({"kind": kind, "preset": preset.to_dict(), "data": str(Path(data).resolve()),
+                                     "data_fingerprint": fingerprint}))  # tuples -> lists, as read back
+    if cfg_path.exists():
+        old = json.loads(cfg_path.read_text())
+        if old.get("preset") != run_cfg["preset"] or old.get("data_fingerprint") != run_cfg["data_fingerprint"]:
+            raise ConfigError(out, "run folder holds a run with another preset or dataset; use a new --out")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        cfg_path.write_text(json.dumps({**run_cfg, "settings": asdict(settings)}, indent=1))
+
+
+class TaskFactory:
+    """Picklable ``make_task(device)`` for :func:`launch` (DDP workers are spawned processes):
+    ``task_class(FeatureStore(data), preset, device)``."""
+
+    def __init__(self, task_class, data: Path, preset) -> None:
+        self.task_class, self.data, self.preset = task_class, Path(data), preset
+
+    def __call__(self, device: torch.device):
+        from pianoforge.data.store import FeatureStore
+
+        return self.task_class(FeatureStore(self.data), self.preset, device)
+
+
 # ------------------------------------------------------------------------------------------ launching
 
 def launch(make_task, settings: LoopSettings, run_dir: Path) -> dict[str, Any] | None:

@@ -7,8 +7,6 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,10 @@ from pianoforge.config import Preset
 from pianoforge.data.dataset import PerformExamples
 from pianoforge.data.reserved import is_reserved
 from pianoforge.data.store import FeatureStore
-from pianoforge.errors import ConfigError, StoreError
+from pianoforge.errors import StoreError
 from pianoforge.losses import check_losses, perform_losses
 from pianoforge.models.perform import build_perform_model
-from pianoforge.training.loop import LoopSettings, launch
+from pianoforge.training.loop import LoopSettings, TaskFactory, launch, prepare_run
 
 DEFAULT_TRAIN = {"batch_size": 16, "lr": 1e-3, "losses": {"lms": 1.0}, "grad_clip": None, "max_epochs": 100,
                  "weight_decay": 0.0, "early_stop_patience": 20}
@@ -110,26 +108,7 @@ def train_perform(data: Path, preset: Preset, out: Path, settings: LoopSettings)
     store = FeatureStore(data)
     check_store(store, preset)
     tr = {**DEFAULT_TRAIN, **preset.train}
-    cfg_path = out / "run_config.json"
-    run_cfg = json.loads(json.dumps({"kind": "perform", "preset": preset.to_dict(), "data": str(Path(data).resolve()),
-                                     "data_fingerprint": store.manifest["fingerprint"]}))  # tuples -> lists
-    if cfg_path.exists():
-        old = json.loads(cfg_path.read_text())
-        if old.get("preset") != run_cfg["preset"] or old.get("data_fingerprint") != run_cfg["data_fingerprint"]:
-            raise ConfigError(out, "run folder holds a run with another preset or dataset; use a new --out")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        cfg_path.write_text(json.dumps({**run_cfg, "settings": asdict(settings)}, indent=1))
+    prepare_run(out, "perform", preset, data, store.manifest["fingerprint"], settings)
     settings.early_stop_patience = int(tr.get("early_stop_patience", settings.early_stop_patience))
 
-    return launch(_PerformTaskFactory(Path(data), preset), settings, out)
-
-
-class _PerformTaskFactory:
-    """Picklable task factory (DDP workers are spawned processes)."""
-
-    def __init__(self, data: Path, preset: Preset) -> None:
-        self.data, self.preset = data, preset
-
-    def __call__(self, device: torch.device) -> PerformTask:
-        return PerformTask(FeatureStore(self.data), self.preset, device)
+    return launch(TaskFactory(PerformTask, Path(data), preset), settings, out)
