@@ -216,6 +216,26 @@ def test_kill_mid_epoch_then_rerun_resumes_without_corruption(tiny_store, tmp_pa
     assert summary["steps"] == killed_at + 10
 
 
+def test_init_from_and_lr_plateau(tiny_store, tmp_path):
+    """--init-from starts from a checkpoint's weights; --lr-plateau cuts the rate after bad epochs, and the
+    cut rate is what the resumable state holds."""
+    from pianoforge.checkpoint import load_train_state
+
+    _train(tiny_store, tmp_path / "a", "--max-steps", "3", "--max-epochs", "50")
+    # a learning rate so small that float32 weights cannot move: every epoch after the first is "bad"
+    r = _train(tiny_store, tmp_path / "b", "--init-from", str(tmp_path / "a" / "best.safetensors"), "--lr", "1e-30",
+               "--lr-plateau", "1", "--max-epochs", "3")
+    assert r.stdout.count("learning rate now") == 2, r.stdout
+    a, _ = load_checkpoint(tmp_path / "a" / "best.safetensors")
+    b, _ = load_checkpoint(tmp_path / "b" / "best.safetensors")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    _, state = load_train_state(tmp_path / "b" / "checkpoints")
+    assert state["optimizers"]["model"]["param_groups"][0]["lr"] == pytest.approx(0.25e-30)
+    cfg = json.loads((tmp_path / "b" / "run_config.json").read_text())
+    assert cfg["preset"]["train"]["init_from"].endswith("best.safetensors")
+
+
 def test_ddp_two_processes_on_cpu(tiny_store, tmp_path):
     run = tmp_path / "ddp"
     r = _train(tiny_store, run, "--devices", "2", "--strategy", "ddp", "--accelerator", "cpu", "--max-steps", "3",

@@ -104,17 +104,29 @@ def _loop_settings(a: argparse.Namespace, train_cfg: dict):
         max_epochs=a.max_epochs or int(train_cfg.get("max_epochs", 100)), max_minutes=a.max_minutes,
         max_steps=a.max_steps, batch_size=a.batch_size or int(train_cfg.get("batch_size", 16)),
         num_workers=a.loader_workers, seed=a.seed, ckpt_every_steps=a.ckpt_every,
+        lr_plateau_patience=train_cfg.get("lr_plateau_patience"),
+        lr_plateau_factor=float(train_cfg.get("lr_plateau_factor", 0.5)),
         devices=a.devices, num_nodes=a.num_nodes, node_rank=a.node_rank, accelerator=a.accelerator,
         master_addr=a.master_addr, master_port=a.master_port, progress=not a.quiet)
+
+
+def _train_overrides(a: argparse.Namespace) -> list[str]:
+    """--set overrides plus those of the shortcut flags (--lr, --lr-plateau), recorded in the run's preset."""
+    overrides = list(a.set)
+    if a.lr is not None:
+        overrides.append(f"train.lr={a.lr}")
+    if a.lr_plateau is not None:
+        overrides.append(f"train.lr_plateau_patience={a.lr_plateau}")
+    return overrides
 
 
 def cmd_train_perform(a: argparse.Namespace) -> int:
     from pianoforge.config import load_preset
     from pianoforge.training.perform import train_perform
 
-    overrides = list(a.set)
-    if a.lr is not None:
-        overrides.append(f"train.lr={a.lr}")
+    overrides = _train_overrides(a)
+    if a.init_from is not None:
+        overrides.append(f"train.init_from={Path(a.init_from).resolve()}")
     preset = load_preset(a.preset, overrides)
     if a.strategy == "ddp" and a.devices * a.num_nodes < 2:
         print("note: --strategy ddp with one process runs without DDP", file=sys.stderr)
@@ -131,10 +143,7 @@ def cmd_train_gan(a: argparse.Namespace) -> int:
     from pianoforge.models.gan import load_gan_preset
     from pianoforge.training.gan import train_gan
 
-    overrides = list(a.set)
-    if a.lr is not None:
-        overrides.append(f"train.lr={a.lr}")
-    preset = load_gan_preset(a.preset, overrides)
+    preset = load_gan_preset(a.preset, _train_overrides(a))
     if a.strategy == "ddp" and a.devices * a.num_nodes < 2:
         print("note: --strategy ddp with one process runs without DDP", file=sys.stderr)
     try:
@@ -296,17 +305,25 @@ def cmd_eval_gan(a: argparse.Namespace) -> int:
 def cmd_experiment(a: argparse.Namespace) -> int:
     from pianoforge.evaluation.experiments import Budget, get_experiment, run_experiment
 
-    get_experiment(a.name)  # unknown name: one-line error, exit 2
+    if a.name != "gan":
+        get_experiment(a.name)  # unknown name: one-line error, exit 2
     if a.budget_minutes <= 0:
         fatal(f"--budget-minutes must be positive, got {a.budget_minutes}")
-    for flag, v, lo in (("--max-epochs", a.max_epochs, 1), ("--limit-works", a.limit_works, 3)):
-        if v < lo:
+    limit_works = a.limit_works if a.limit_works is not None else (None if a.name == "gan" else 16)
+    for flag, v, lo in (("--max-epochs", a.max_epochs, 1), ("--limit-works", limit_works, 3)):
+        if v is not None and v < lo:
             fatal(f"{flag} must be at least {lo}, got {v}")
-    budget = Budget(minutes=a.budget_minutes, max_epochs=a.max_epochs, limit_works=a.limit_works, seed=a.seed,
+    budget = Budget(minutes=a.budget_minutes, max_epochs=a.max_epochs, limit_works=limit_works, seed=a.seed,
                     overrides=tuple(a.set), workers=a.workers, threads=a.threads, judge=not a.no_judge,
                     eval_limit=a.eval_limit, progress=not a.quiet)
-    stores = {k: v for k, v in (("lan2018", a.data), ("default", a.default_data)) if v is not None}
     t0 = time.perf_counter()
+    if a.name == "gan":
+        from pianoforge.evaluation.gan_experiment import run_gan_experiment
+
+        path = run_gan_experiment(a.out, a.data_root or Path("data/experiments"), budget, store=a.data, n_clips=a.n)
+        print(f"experiment gan done in {(time.perf_counter() - t0) / 60:.1f} min: {path}, {path.with_suffix('.md')}")
+        return 0
+    stores = {k: v for k, v in (("lan2018", a.data), ("default", a.default_data)) if v is not None}
     path = run_experiment(a.name, a.out, a.data_root or Path("data/experiments"), budget, stores=stores)
     print(f"experiment {a.name} done in {(time.perf_counter() - t0) / 60:.1f} min: {path}, "
           f"{path.with_suffix('.png')}, {path.with_suffix('.md')}")
@@ -385,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--data", type=Path, required=True, help="dataset store built with `pianoforge data build`")
     tp.add_argument("--preset", default="default", help="preset name (lan2018, lan2018-baseline, default) or YAML")
     tp.add_argument("--out", type=Path, required=True, help="run folder (logs, checkpoints, best.safetensors)")
+    tp.add_argument("--init-from", type=Path,
+                    help="start from the weights of this perform checkpoint (same model config; fine-tuning). "
+                         "Only read when the run starts; a resumed run continues from its own state")
     _add_loop_flags(tp)
     tp.set_defaults(func=cmd_train_perform)
     tg = tsub.add_parser("gan", help="train a spectrogram GAN (dcgan, specgan, stylegan) on a dataset store",
@@ -466,11 +486,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_eval)
 
     ex = sub.add_parser("experiment", help="run one of the papers' experiments (loss, batch, layers, cell, "
-                                           "duration, compare)",
+                                           "duration, compare, gan)",
                         description="Train the variants of experiment NAME with the same seed and budget on a "
                                     "subset of the embedded corpus; write NAME.csv, NAME.png (validation LMS vs "
-                                    "epochs and wall time) and NAME.md under OUT/NAME/. See docs/experiments.md.")
-    ex.add_argument("name", metavar="NAME", help="loss | batch | layers | cell | duration | compare")
+                                    "epochs and wall time) and NAME.md under OUT/NAME/. gan: DCGAN vs SpecGAN vs "
+                                    "StyleGAN on the gan-cpu geometry (whole corpus unless --limit-works), each "
+                                    "evaluated with `eval gan`; gan.csv and gan.md. See docs/experiments.md.")
+    ex.add_argument("name", metavar="NAME", help="loss | batch | layers | cell | duration | compare | gan")
     ex.add_argument("--out", type=Path, default=Path("runs/experiments"),
                     help="output folder; results go to OUT/NAME/ (default runs/experiments)")
     ex.add_argument("--data-root", type=Path, help="where the experiment stores are built once and shared "
@@ -478,12 +500,15 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--budget-minutes", type=float, default=10.0,
                     help="training wall time per variant in minutes (default 10)")
     ex.add_argument("--max-epochs", type=int, default=300, help="epochs per variant at most (default 300)")
-    ex.add_argument("--limit-works", type=int, default=16,
-                    help="embedded-corpus works in the experiment data, plus a quarter as many exercises (default 16)")
+    ex.add_argument("--limit-works", type=int,
+                    help="embedded-corpus works in the experiment data, plus a quarter as many exercises "
+                         "(default 16; gan: the whole corpus)")
     ex.add_argument("--seed", type=int, default=0, help="random seed of every variant (default 0)")
     ex.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override a preset value in every variant, e.g. --set model.rnn_units=64 (repeatable)")
-    ex.add_argument("--data", type=Path, help="use this lan2018-geometry store instead of building the corpus subset")
+    ex.add_argument("--data", type=Path, help="use this lan2018-geometry store (gan: gan-cpu store) instead of "
+                                              "building the corpus subset")
+    ex.add_argument("-n", "--n", type=int, default=64, help="gan: generated and real clips per evaluation (default 64)")
     ex.add_argument("--default-data", type=Path,
                     help="compare: use this default-geometry store instead of building the corpus subset")
     ex.add_argument("--workers", type=int, default=1, help="dataset build processes (default 1)")
@@ -510,6 +535,9 @@ def _add_loop_flags(tp: argparse.ArgumentParser) -> None:
     tp.add_argument("--max-steps", type=int, help="stop after N optimizer steps")
     tp.add_argument("--batch-size", type=int, help="examples per batch and process (default: the preset's)")
     tp.add_argument("--lr", type=float, help="learning rate (default: the preset's train.lr)")
+    tp.add_argument("--lr-plateau", type=int, metavar="N",
+                    help="halve the learning rate after N epochs without a better validation loss "
+                         "(train.lr_plateau_patience; default: the preset's, else off)")
     tp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     tp.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override a preset value, e.g. --set model.rnn_units=256 (repeatable)")

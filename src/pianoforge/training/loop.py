@@ -50,6 +50,8 @@ class LoopSettings:
     num_workers: int = 0
     seed: int = 0
     early_stop_patience: int = 20  # epochs without improvement of the monitored value
+    lr_plateau_patience: int | None = None  # multiply every learning rate by lr_plateau_factor after N bad epochs
+    lr_plateau_factor: float = 0.5
     ckpt_every_steps: int = 200  # also at every epoch end
     keep_checkpoints: int = 2
     log_every_steps: int = 10
@@ -164,6 +166,7 @@ class Trainer:
         self.step = self.epoch = self.batch_in_epoch = 0
         self.best = math.inf
         self.bad_epochs = 0
+        self.plateau_epochs = 0  # bad epochs since the last improvement or learning-rate cut
         self.elapsed_before = 0.0
         self.history: list[dict[str, Any]] = []
 
@@ -181,6 +184,7 @@ class Trainer:
         tensors["rng.torch"] = torch.get_rng_state()
         state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                  "best": self.best if math.isfinite(self.best) else None, "bad_epochs": self.bad_epochs,
+                 "plateau_epochs": self.plateau_epochs,
                  "elapsed_s": self.elapsed_before + time.perf_counter() - self.t0, "optimizers": opt_info,
                  "history": self.history}
         return tensors, state
@@ -199,6 +203,7 @@ class Trainer:
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.best = state["best"] if state["best"] is not None else math.inf
         self.bad_epochs, self.elapsed_before = state["bad_epochs"], state["elapsed_s"]
+        self.plateau_epochs = state.get("plateau_epochs", 0)
         self.history = state.get("history", [])
         return True
 
@@ -289,11 +294,14 @@ class Trainer:
             improved = val.get(self.task.monitor, math.inf) < self.best
             if improved:
                 self.best = val[self.task.monitor]
-                self.bad_epochs = 0
+                self.bad_epochs = self.plateau_epochs = 0
                 if self.is_main:
                     self.task.export(self.run_dir / "best.safetensors")
             else:
                 self.bad_epochs += 1
+                self.plateau_epochs += 1
+                if self.s.lr_plateau_patience and self.plateau_epochs >= self.s.lr_plateau_patience:
+                    self._cut_lr()
             if self.is_main:
                 row = {"epoch": self.epoch, "step": self.step, "elapsed_s": round(self._elapsed(), 2), **val}
                 self.history.append(row)
@@ -321,6 +329,19 @@ class Trainer:
             print(stop_reason, flush=True)
         self._barrier()
         return summary
+
+    def _cut_lr(self) -> None:
+        """Reduce-on-plateau: multiply every optimizer's learning rate by ``lr_plateau_factor`` (the rates
+        live in the optimizer state, so a resumed run keeps them)."""
+        self.plateau_epochs = 0
+        lrs = []
+        for opt in self.task.optimizers().values():
+            for g in opt.param_groups:
+                g["lr"] = g["lr"] * self.s.lr_plateau_factor
+                lrs.append(g["lr"])
+        if self.is_main:
+            print(f"no improvement for {self.s.lr_plateau_patience} epochs: learning rate now "
+                  + ", ".join(f"{v:.3g}" for v in sorted(set(lrs))), flush=True)
 
     def _elapsed(self) -> float:
         return self.elapsed_before + time.perf_counter() - self.t0

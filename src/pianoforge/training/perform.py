@@ -53,6 +53,8 @@ class PerformTask:
         self.weights = {k: float(v) for k, v in tr["losses"].items()}
         self.model = build_perform_model(preset.model, preset.audio, preset.score.n_channels, store.normalizer)
         check_losses(self.weights, self.model.cfg.output)
+        if tr.get("init_from"):
+            self._init_from(Path(tr["init_from"]))
         self.model.to(device)
         self.net = self.model
         self.opt = torch.optim.Adam(self.model.parameters(), lr=float(tr["lr"]), weight_decay=float(tr["weight_decay"]))
@@ -64,6 +66,22 @@ class PerformTask:
                                              d.stride_frames(preset.audio))
         val = PerformExamples(store, "validation")
         self.val_dataset = val if len(val) else None
+
+    def _init_from(self, path: Path) -> None:
+        """Fine-tuning: start from an inference checkpoint of the same model configuration (a resumed run then
+        overwrites these weights with its own state). The normalization buffers stay the store's."""
+        from pianoforge.checkpoint import load_checkpoint
+        from pianoforge.errors import ConfigError
+
+        tensors, meta = load_checkpoint(path, kind="perform")
+        if meta["config"].get("model") != self.model.cfg.to_dict():
+            raise ConfigError(path, "--init-from checkpoint has another model configuration than the preset")
+        own = self.model.state_dict()
+        missing = [k for k in own if k not in tensors]
+        if missing:
+            raise ConfigError(path, f"--init-from checkpoint lacks {len(missing)} weights, e.g. {missing[0]}")
+        keep = ("mean", "std", "el_gain")  # buffers derived from the store / config, not learned
+        self.model.load_state_dict({k: (own[k] if k in keep else tensors[k]) for k in own})
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"model": self.model}
