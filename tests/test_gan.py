@@ -417,3 +417,25 @@ def test_eval_gan_cli(runs, gan_store, tmp_path):
     assert m["sets"]["generated"]["fd"] >= 0 and m["n_real"] == 4
     for f in ("report.md", "generated.png", "real.png", "audio/generated-00.wav", "audio/real-00.wav"):
         assert (out / f).exists(), f
+
+
+def test_gan_experiment_trains_evaluates_and_tabulates_the_three_models(gan_store, tmp_path):
+    from pianoforge.evaluation.experiments import Budget
+    from pianoforge.evaluation.gan_experiment import GAN_MODELS, run_gan_experiment
+
+    budget = Budget(minutes=None, max_epochs=1, overrides=tuple(GEOM + TINY_COMMON), judge=False, progress=False)
+    logs: list[str] = []
+    path = run_gan_experiment(tmp_path, tmp_path / "data", budget, store=gan_store, n_clips=4, log=logs.append)
+    import csv
+
+    rows = {r["row"]: r for r in csv.DictReader(path.open())}
+    assert set(rows) == {*GAN_MODELS, "real-resynthesized", "real"}
+    for m in GAN_MODELS:
+        assert int(rows[m]["epochs"]) == 1 and float(rows[m]["fd"]) >= 0 and int(rows[m]["params_g"]) > 0
+        assert (tmp_path / "gan" / "grids" / f"{m}.png").exists()
+    md = (tmp_path / "gan" / "gan.md").read_text()
+    assert "Lowest FD: **" in md and "SpecGAN > DCGAN" in md
+    # a rerun with the same budget reuses the finished runs
+    logs.clear()
+    run_gan_experiment(tmp_path, tmp_path / "data", budget, store=gan_store, n_clips=4, log=logs.append)
+    assert sum("reused" in line for line in logs) == 3, logs

@@ -149,7 +149,7 @@ def experiment_names() -> list[str]:
 def get_experiment(name: str) -> Experiment:
     """The experiment called ``name`` (a :class:`ConfigError` naming the known ones otherwise)."""
     if name not in EXPERIMENTS:
-        raise ConfigError(None, f"unknown experiment {name!r} (one of {', '.join(EXPERIMENTS)})")
+        raise ConfigError(None, f"unknown experiment {name!r} (one of {', '.join([*EXPERIMENTS, 'gan'])})")
     return EXPERIMENTS[name]
 
 
