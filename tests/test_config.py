@@ -69,7 +69,7 @@ def test_gan_example_geometry():
 
 def test_score_channel_counts():
     assert load_preset("lan2018").score.n_channels == 176
-    assert load_preset("default").score.n_channels == 265
+    assert load_preset("default").score.n_channels == 441
     assert ScoreConfig(velocity=True, pedal=False).n_channels == 264
     assert ScoreConfig(velocity=False, pedal=True).n_channels == 177
 
@@ -88,7 +88,7 @@ def test_overrides_parse_yaml_values():
                                 "description=hello world"])
     assert p.data.resize == (64, 32)
     assert p.score.pedal is False
-    assert p.score.n_channels == 264
+    assert p.score.n_channels == 264 + 176  # struck, held, velocity + 2 x 88 envelopes
     assert p.train["lr"] == 0.001
     assert p.description == "hello world"
 

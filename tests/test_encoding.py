@@ -42,7 +42,7 @@ def golden_score():
 
 def test_channel_counts_and_layout():
     assert load_preset("lan2018").score.n_channels == 176
-    assert load_preset("default").score.n_channels == 265
+    assert load_preset("default").score.n_channels == 441
     assert pedal_channel(FULL) == 264 == PED
     assert pedal_channel(ScoreConfig(velocity=False, pedal=False)) is None
     assert (ONSET.start, HELD.start, VELOCITY.start) == (0, 88, 176)
@@ -250,3 +250,44 @@ def test_restrike_inside_a_held_note_keeps_latest_velocity():
     d = decode(x, FULL, FR)
     assert [(n.start, n.end, n.velocity) for n in d.notes] == [(0.0, 0.3, 127), (0.3, 1.0, 10)]
     np.testing.assert_array_equal(encode(d, FULL, FR), x)
+
+
+def test_envelope_channels_golden():
+    """Note-age envelope restarts at every onset (also a re-strike with no gap); release-age envelope runs
+    from the last held frame until the key is held again; the pedal stays the last channel."""
+    from pianoforge.config import ENVELOPE_ATTACK_S, ENVELOPE_RELEASE_S
+    from pianoforge.midi.encoding import envelope_slices
+
+    cfg = ScoreConfig(velocity=True, pedal=True, envelopes=True)
+    assert cfg.n_channels == 88 * 5 + 1 and pedal_channel(cfg) == 440
+    att_s, rel_s = envelope_slices(cfg)
+    assert (att_s.start, rel_s.start) == (264, 352) and envelope_slices(FULL) is None
+    x = encode(golden_score(), cfg, FR)
+    base = encode(golden_score(), FULL, FR)
+    np.testing.assert_array_equal(x[:, :264], base[:, :264])  # envelopes are appended, nothing else moves
+    np.testing.assert_array_equal(x[:, 440], base[:, PED])
+    att, rel = x[:, att_s], x[:, rel_s]
+    ta, tr = ENVELOPE_ATTACK_S * FR, ENVELOPE_RELEASE_S * FR
+    c4 = k(60)  # held 0..14, struck at 0 and 10
+    np.testing.assert_allclose(att[:10, c4], np.exp(-np.arange(10) / ta), rtol=1e-6)
+    np.testing.assert_allclose(att[10:15, c4], np.exp(-np.arange(5) / ta), rtol=1e-6)
+    assert not rel[:, c4].any()
+    e4 = k(64)  # held frames 3..6: release from frame 7 on, measured from frame 6
+    assert frames_where(att[:, e4]) == [3, 4, 5, 6] and att[3, e4] == 1.0
+    np.testing.assert_allclose(rel[7:15, e4], np.exp(-np.arange(1, 9) / tr), rtol=1e-6)
+    assert not rel[:7, e4].any()
+    c5 = k(72)  # held 0..3, released 4..8, held again 9
+    assert rel[9, c5] == 0 and att[9, c5] == 1.0 and rel[8, c5] == pytest.approx(np.exp(-5 / tr))
+    assert not att[:, k(61)].any() and not rel[:, k(61)].any()  # never played
+    # decode ignores the envelopes: same notes back
+    assert decode(x, cfg, FR).notes == decode(base, FULL, FR).notes
+
+
+def test_envelopes_see_notes_begun_before_a_window():
+    """Computed over the whole piece: a window cut mid-note still carries the note's true age."""
+    cfg = ScoreConfig(velocity=False, pedal=False, envelopes=True)
+    x = encode(make_score([Note(60, 0.0, 3.0, 80)]), cfg, FR)
+    from pianoforge.midi.encoding import envelope_slices
+
+    att = x[:, envelope_slices(cfg)[0]][:, k(60)]
+    assert att[20] == pytest.approx(np.exp(-2.0)) and att[20] < att[10] < att[0] == 1.0

@@ -71,16 +71,27 @@ class ScoreConfig:
     """Frame encoding of a score. Channel layout (not interleaved, unlike the original code):
 
     ``[0:88]`` struck in this frame, ``[88:176]`` held, then optionally ``88`` velocity channels (the
-    note's onset velocity / 127 on every frame it is held) and ``1`` sustain-pedal channel.
+    note's onset velocity / 127 on every frame it is held), optionally ``2 x 88`` envelope channels (per
+    key, ``exp(-seconds since the onset / ENVELOPE_ATTACK_S)`` while held, then ``exp(-seconds since the
+    release / ENVELOPE_RELEASE_S)`` until the key is struck again; see
+    :func:`pianoforge.midi.encoding.envelopes`) and ``1`` sustain-pedal channel (always last).
     """
 
     velocity: bool = True
     pedal: bool = True
     pedal_extend: bool = False  # lengthen notes while the sustain pedal is down before encoding
+    envelopes: bool = False  # note-age and release-age envelopes computed over the whole piece
 
     @property
     def n_channels(self) -> int:
-        return 2 * N_KEYS + (N_KEYS if self.velocity else 0) + (1 if self.pedal else 0)
+        return (2 * N_KEYS + (N_KEYS if self.velocity else 0) + (2 * N_KEYS if self.envelopes else 0)
+                + (1 if self.pedal else 0))
+
+
+ENVELOPE_ATTACK_S = 1.0
+"""Time constant (s) of the note-age envelope channels: how a held note's age is shown to the model."""
+ENVELOPE_RELEASE_S = 0.5
+"""Time constant (s) of the release-age envelope channels (time since the key was released)."""
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Output of :func:`encode`: float32 (frames, channels) with the layout of
 :class:`~pianoforge.config.ScoreConfig` — ``[0:88]`` struck, ``[88:176]`` held, ``[176:264]`` velocity
-(if enabled), last channel sustain pedal (if enabled). Frame ``k`` covers ``[k, k + 1) / frame_rate``
+(if enabled), then 88 note-age and 88 release-age envelopes (if enabled), last channel sustain pedal (if
+enabled). Frame ``k`` covers ``[k, k + 1) / frame_rate``
 seconds; an event at time ``t`` falls in frame ``floor(t * frame_rate)``.
 
 Differences from the Lan et al. code, on purpose: onsets come from the note list, so a key re-struck with
@@ -16,12 +17,41 @@ import math
 
 import numpy as np
 
-from pianoforge.config import LOWEST_PITCH, N_KEYS, ScoreConfig
+from pianoforge.config import ENVELOPE_ATTACK_S, ENVELOPE_RELEASE_S, LOWEST_PITCH, N_KEYS, ScoreConfig
 from pianoforge.midi.score import Note, Score, make_score
 
 ONSET = slice(0, N_KEYS)
 HELD = slice(N_KEYS, 2 * N_KEYS)
 VELOCITY = slice(2 * N_KEYS, 3 * N_KEYS)
+
+
+def envelope_slices(cfg: ScoreConfig) -> tuple[slice, slice] | None:
+    """(note-age, release-age) channel slices, or None when the config has no envelopes."""
+    if not cfg.envelopes:
+        return None
+    start = 2 * N_KEYS + (N_KEYS if cfg.velocity else 0)
+    return slice(start, start + N_KEYS), slice(start + N_KEYS, start + 2 * N_KEYS)
+
+
+def envelopes(onset: np.ndarray, held: np.ndarray, frame_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-key time-since-event envelopes from whole-piece (frames, 88) struck and held channels.
+
+    ``attack[f, k] = exp(-(f - last onset of k) / (ENVELOPE_ATTACK_S * frame_rate))`` while k is held, else 0;
+    ``release[f, k] = exp(-(f - last held frame of k) / (ENVELOPE_RELEASE_S * frame_rate))`` after k was
+    released (until it is held again), else 0. Both in (0, 1]. They tell a model how long ago a note began
+    or ended, which a fixed-length training window cannot see for notes begun before the window: computed
+    over the whole piece, so a window cut anywhere carries the true ages.
+    """
+    t = onset.shape[0]
+    idx = np.arange(t, dtype=np.float64)[:, None]
+    held_b = held > 0.5
+    start = (onset > 0.5) | (held_b & ~np.vstack([np.zeros((1, onset.shape[1]), bool), held_b[:-1]]))
+    last_on = np.maximum.accumulate(np.where(start, idx, -np.inf), axis=0)
+    attack = np.where(held_b & np.isfinite(last_on), np.exp(-(idx - last_on) / (ENVELOPE_ATTACK_S * frame_rate)), 0.0)
+    last_held = np.maximum.accumulate(np.where(held_b, idx, -np.inf), axis=0)
+    rel = np.where(~held_b & np.isfinite(last_held),
+                   np.exp(-(idx - last_held) / (ENVELOPE_RELEASE_S * frame_rate)), 0.0)
+    return attack.astype(np.float32), rel.astype(np.float32)
 
 
 def pedal_channel(cfg: ScoreConfig) -> int | None:
@@ -60,6 +90,9 @@ def encode(score: Score, cfg: ScoreConfig, frame_rate: float, n_frames: int | No
             # released (never reverts to the earlier strike's), as decode() reads it back
             x[a:max(b, held_until.get(k, 0)), VELOCITY.start + k] = n.velocity / 127.0
         held_until[k] = max(b, held_until.get(k, 0))
+    env = envelope_slices(cfg)
+    if env is not None:
+        x[:, env[0]], x[:, env[1]] = envelopes(x[:, ONSET], x[:, HELD], frame_rate)
     pc = pedal_channel(cfg)
     if pc is not None:
         for s, e in score.pedal:
