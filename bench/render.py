@@ -9,6 +9,12 @@ For a deterministic 60 s MIDI (scales, chords, melody, pedal; written by this sc
     phase, write), with 1 and 2 threads;
   - the FluidSynth CLI reference render of the same file (``pianoforge reference`` path: the CLI call).
 Prints medians over ``--reps`` runs, real-time factors and ratios to FluidSynth.
+
+Then the phase trade-off of the model path (1 thread, warm process, ``--no-tradeoff`` skips it): for each
+phase method, the median time of the network and of the phase reconstruction, the real-time factor of the
+whole render, and the quality of the result against the FluidSynth render of the same MIDI: multi-resolution
+log-spectral distance (dB) and the basic-pitch judge's onset note-F1 against the score (the FluidSynth
+render's own F1 is the ceiling).
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ def main() -> None:
     ap.add_argument("--checkpoint", help="perform checkpoint (default: the shipped default model)")
     ap.add_argument("--reps", type=int, default=5, help="repetitions per measurement (default 5)")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the test MIDI (default 60)")
+    ap.add_argument("--no-tradeoff", action="store_true", help="skip the phase-method trade-off table")
     a = ap.parse_args()
 
     import torch
@@ -102,6 +109,42 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     for name, t in rows:
         print(f"| {name} | {t:.3f} | {dur / t:.1f} | {t / t_fs:.2f} |")
+    if not a.no_tradeoff:
+        tradeoff(r, mid, tmp, a.reps)
+
+
+def tradeoff(r, mid: Path, tmp: Path, reps: int) -> None:
+    import soundfile as sf
+    import torch
+
+    from pianoforge.evaluation.judge import judge_audio
+    from pianoforge.midi.score import load_score
+    from pianoforge.phase import log_spectral_distance
+
+    torch.set_num_threads(1)
+    ref, _ = sf.read(tmp / "fs.wav", dtype="float32")
+    ref = ref.mean(axis=1) if ref.ndim > 1 else ref
+    score = load_score(mid)
+    frames = r.encode(score)
+    sr = r.sample_rate
+    ref_f1 = judge_audio(ref, sr, score)["onset_f1"]
+    t_net = median_time(lambda: r.predict(frames), reps)
+    out = r.predict(frames)
+    print()
+    print(f"phase trade-off, 1 thread, {len(frames) * r.preset.audio.hop_length / sr:.1f} s of audio; network "
+          f"{t_net:.3f} s; FluidSynth render onset F1 {ref_f1:.3f}")
+    print("| phase | phase s | whole render x real time | LSD dB vs FluidSynth | onset F1 | F1 / FluidSynth |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for method, n_iter in (("zero", 0), ("pghi", 0), ("pghi+gl", 2), ("pghi+gl", 4), ("pghi+gl", 8),
+                           ("griffinlim", 32)):
+        r.synthesize(out, method, n_iter)  # warm-up (numba)
+        t_ph = median_time(lambda m=method, k=n_iter: r.synthesize(out, m, k), reps)
+        y = r.synthesize(out, method, n_iter)
+        lsd = log_spectral_distance(y, ref, sr)
+        f1 = judge_audio(y, sr, score)["onset_f1"]
+        label = f"{method} x{n_iter}" if n_iter else method
+        rtf = (len(y) / sr) / (t_net + t_ph)
+        print(f"| {label} | {t_ph:.3f} | {rtf:.0f} | {lsd:.2f} | {f1:.3f} | {f1 / ref_f1:.2f} |")
 
 
 if __name__ == "__main__":
