@@ -51,7 +51,7 @@ class Outcome:
 def bench_args(name: str, quick: bool, checkpoint: str | None) -> list[str]:
     """Command-line arguments of one benchmark at the modest (or quick) defaults."""
     if name == "data_pipeline":
-        return ["--minutes", "1" if quick else "2", "--workers", "2"]
+        return ["--minutes", "2" if quick else "10", "--workers", "2"]  # the issue asks for >= 10 min
     if name == "render":
         return [*(["--checkpoint", checkpoint] if checkpoint else []), "--reps", "2" if quick else "3",
                 "--seconds", "30" if quick else "60"]
