@@ -68,6 +68,12 @@ def write_tempo_change_midi(path: str | Path) -> Path:
     return Path(path)
 
 
+def peak_hz(x: np.ndarray, sr: int) -> float:
+    """Frequency (Hz) of the largest Hann-windowed FFT bin of ``x`` sampled at ``sr``."""
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.fft.rfftfreq(len(x), 1 / sr)[np.argmax(spec)])
+
+
 def scale(first: int, n: int = 4, step: float = 0.25, vel: int = 80) -> list[NoteSpec]:
     """``n`` short ascending notes starting at pitch ``first``."""
     return [(first + 2 * i, i * step, (i + 1) * step, vel + i) for i in range(n)]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import peak_hz
 from pianoforge.audio.io import PEAK_LIMIT, audio_info, load_audio, peak_safe, resample, save_audio
 from pianoforge.errors import AudioError
 
@@ -13,11 +14,6 @@ from pianoforge.errors import AudioError
 def sine(freq: float, seconds: float, sr: int, amp: float = 0.5) -> np.ndarray:
     t = np.arange(int(round(seconds * sr))) / sr
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-
-
-def peak_hz(x: np.ndarray, sr: int) -> float:
-    spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
-    return float(np.fft.rfftfreq(len(x), 1 / sr)[np.argmax(spec)])
 
 
 def leftovers(folder) -> list[str]:

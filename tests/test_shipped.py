@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import run_cli, scale, write_midi_file
+from conftest import peak_hz, run_cli, scale, write_midi_file
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "pianoforge" / "weights"
 MAX_BYTES = 20 * 1024 * 1024
@@ -21,11 +21,6 @@ def test_every_shipped_file_is_under_20_mb():
         assert f.stat().st_size < MAX_BYTES, f"{f.name}: {f.stat().st_size} bytes"
 
 
-def _peak_hz(y: np.ndarray, sr: int) -> float:
-    spec = np.abs(np.fft.rfft(y * np.hanning(len(y))))
-    return float(np.fft.rfftfreq(len(y), 1 / sr)[np.argmax(spec)])
-
-
 @pytest.mark.parametrize("name", ["perform-default.safetensors", "perform-lan2018.safetensors"])
 def test_shipped_perform_model_plays_a4_at_440_hz(name, tmp_path):
     from pianoforge.inference import PerformRenderer, shipped_checkpoint
@@ -36,7 +31,8 @@ def test_shipped_perform_model_plays_a4_at_440_hz(name, tmp_path):
     y, sr = sf.read(tmp_path / "a4.wav")
     assert sr == r.sample_rate and np.sqrt(np.mean(y ** 2)) > 1e-3, "silent render"
     seg = y[int(0.1 * sr): int(1.2 * sr)]
-    assert abs(12 * np.log2(_peak_hz(seg, sr) / 440.0)) < 0.5, f"{name}: peak at {_peak_hz(seg, sr):.1f} Hz"
+    f0 = peak_hz(seg, sr)
+    assert abs(12 * np.log2(f0 / 440.0)) < 0.5, f"{name}: peak at {f0:.1f} Hz"
     assert res.seconds >= 1.5
 
 
@@ -46,8 +42,8 @@ def test_shipped_default_plays_the_right_notes(tmp_path):
     from pianoforge.inference import PerformRenderer
     from pianoforge.midi.score import load_score
 
-    notes = scale(60, 8, step=0.4, vel=90) + scale(67, 6, step=0.5, vel=70)
-    notes = [(p, s + (3.4 if i >= 8 else 0.0), e + (3.4 if i >= 8 else 0.0), v) for i, (p, s, e, v) in enumerate(notes)]
+    phrase2 = [(p, s + 3.4, e + 3.4, v) for p, s, e, v in scale(67, 6, step=0.5, vel=70)]  # starts at 3.4 s
+    notes = scale(60, 8, step=0.4, vel=90) + phrase2
     midi = write_midi_file(tmp_path / "melody.mid", notes)
     res = PerformRenderer.from_checkpoint().render_midi(midi)
     scores = judge_audio(res.audio, res.sample_rate, load_score(midi))
