@@ -38,7 +38,7 @@ torch.set_num_threads(1)
 GEOM = ["data.example_seconds=1.024", "data.stride_seconds=0.256", "data.resize=[128, 64]"]
 TINY_COMMON = ["model.channels=4", "model.max_channels=16", "train.diversity_samples=8", "train.grid_samples=4",
                "train.gl_iterations=4"]
-TINY_ARCH = {"dcgan": [], "specgan": [],
+TINY_ARCH = {"dcgan": [], "specgan": [], "framegan": ["model.channels=8"],
              "stylegan": ["model.w_dim=16", "model.mapping_layers=2", "train.r1_every=2", "train.ada_kimg=0.05"]}
 
 
@@ -119,7 +119,9 @@ def test_model_shapes_at_every_geometry(arch):
             assert x.shape == (2, 1, *size)
             assert d(x).shape == (2,)
     with pytest.raises(ConfigError, match="divisible"):
-        build_generator(cfg, (129, 256))
+        build_generator(cfg, (129, 250) if arch == "framegan" else (129, 256))
+    if arch == "framegan":  # 1-D over time: any number of bins
+        assert build_generator(small, (129, 64))(sample_latent(2, c.latent_dim, c.latent)).shape == (2, 1, 129, 64)
 
 
 def test_modulated_conv_equals_per_sample_demodulated_weights():
@@ -191,6 +193,23 @@ def test_bce_labels_are_smoothed_and_flipped():
     assert abs(float((flipped == 0).float().mean()) - 0.25) < 0.02
 
 
+def test_hinge_loss_and_spectral_norm_framegan_critic():
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
+    # relu(1 - real) = [0, 0.5] -> 0.25; relu(1 + fake) = [0, 1] -> 0.5
+    assert float(adv.hinge_critic_loss(real, fake)) == pytest.approx(0.75)
+    assert float(adv.hinge_generator_loss(fake)) == pytest.approx(1.0)
+    cfg = GanModelConfig.from_dict({**load_gan_preset("framegan").model, "channels": 16, "patch_channels": 4})
+    d = build_critic(cfg, (32, 64)).train()
+    assert d.patch is not None
+    with torch.no_grad():
+        for _ in range(30):  # each training-mode forward runs one power iteration
+            d(torch.randn(4, 1, 32, 64))
+    for m in d.modules():
+        if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)):
+            sigma = torch.linalg.matrix_norm(m.weight.detach().flatten(1), ord=2)
+            assert float(sigma) == pytest.approx(1.0, abs=0.05)
+
+
 def test_augmentation_is_identity_at_p0_and_never_permutes_frequencies():
     aug = SpectrogramAugment(gain=0.0)
     rows = torch.linspace(-0.9, 0.9, 16)[:, None].expand(16, 32)
@@ -251,6 +270,21 @@ def test_resume_is_exact(gan_store, tmp_path, arch):
     for k in a:
         if k != "rng.torch":
             assert torch.equal(a[k], b[k]), k
+
+
+def test_framegan_trains_under_ddp_with_two_cpu_processes(gan_store, tmp_path):
+    """Spectral norm, batch norm, ADA and the hinge loss all run wrapped in DDP (gloo, 2 processes)."""
+    run = tmp_path / "ddp"
+    sets = [a for s in tiny("framegan") for a in ("--set", s)]
+    r = subprocess.run([*cli_command(), "train", "gan", "--data", str(gan_store), "--preset", "framegan", *sets,
+                        "--out", str(run), "--devices", "2", "--strategy", "ddp", "--accelerator", "cpu",
+                        "--max-steps", "3", "--batch-size", "2", "--max-epochs", "5"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 3
+    tensors, meta = load_checkpoint(run / "best.safetensors", kind="gan")
+    assert meta["config"]["model"]["arch"] == "framegan" and tensors
 
 
 def test_training_refuses_a_store_of_another_geometry(gan_store, tmp_path):
@@ -405,6 +439,23 @@ def test_clip_features_and_note_statistics():
     assert note_statistics([], 4.0)["silent"] == 1.0
 
 
+def test_tonality_separates_noise_from_harmonic_tones_and_ignores_tilt():
+    from pianoforge.evaluation.gan_metrics import tonality_db
+
+    sr = 8000
+    t = np.arange(2 * sr) / sr
+    rng = np.random.default_rng(0)
+    noise = 0.1 * rng.standard_normal(2 * sr)
+    tilted = np.cumsum(noise) * 0.01  # brown noise: steep spectral tilt, still noise
+    harm = sum(np.sin(2 * np.pi * 220 * k * t) / k for k in range(1, 8)) * np.exp(-t)
+    n, b, h = (tonality_db(x.astype(np.float32), sr) for x in (noise, tilted, harm))
+    assert -3.5 < n < -1.0 and -4.0 < b < -1.0  # white noise ~ -2 dB; the tilt does not make it tonal
+    assert h < -10.0
+    clicked = harm.copy()
+    clicked[sr] += 50.0  # one click far louder than the music must not leave only itself to be measured
+    assert tonality_db(clicked.astype(np.float32), sr) < -8.0
+
+
 def test_eval_gan_cli(runs, gan_store, tmp_path):
     from pianoforge.cli import build_parser, main
 
@@ -419,11 +470,12 @@ def test_eval_gan_cli(runs, gan_store, tmp_path):
         assert (out / f).exists(), f
 
 
-def test_gan_experiment_trains_evaluates_and_tabulates_the_three_models(gan_store, tmp_path):
+def test_gan_experiment_trains_evaluates_and_tabulates_the_four_models(gan_store, tmp_path):
     from pianoforge.evaluation.experiments import Budget
     from pianoforge.evaluation.gan_experiment import GAN_MODELS, run_gan_experiment
 
-    budget = Budget(minutes=None, max_epochs=1, overrides=tuple(GEOM + TINY_COMMON), judge=False, progress=False)
+    budget = Budget(minutes=None, max_epochs=1, overrides=(*GEOM, *TINY_COMMON, "train.batch_size=4"), judge=False,
+                    progress=False)
     logs: list[str] = []
     path = run_gan_experiment(tmp_path, tmp_path / "data", budget, store=gan_store, n_clips=4, log=logs.append)
     import csv
@@ -438,4 +490,15 @@ def test_gan_experiment_trains_evaluates_and_tabulates_the_three_models(gan_stor
     # a rerun with the same budget reuses the finished runs
     logs.clear()
     run_gan_experiment(tmp_path, tmp_path / "data", budget, store=gan_store, n_clips=4, log=logs.append)
-    assert sum("reused" in line for line in logs) == 3, logs
+    assert sum("reused" in line for line in logs) == len(GAN_MODELS), logs
+
+
+def test_gan_experiment_rejects_unknown_models(tmp_path, capsys):
+    from pianoforge.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["experiment", "gan", "--models", "dcgan,wavegan", "--out", str(tmp_path)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "wavegan" in err[0] and "framegan" in err[0]
+    assert not (tmp_path / "gan").exists()

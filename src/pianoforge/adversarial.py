@@ -69,6 +69,17 @@ def bce_generator_loss(fake: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
 
 
+# ------------------------------------------------------------------------------------ hinge (FrameGAN)
+
+def hinge_critic_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Hinge loss (Lim & Ye 2017; SAGAN, BigGAN): ``E[relu(1 - D(real))] + E[relu(1 + D(fake))]``."""
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def hinge_generator_loss(fake: torch.Tensor) -> torch.Tensor:
+    return -fake.mean()
+
+
 # ---------------------------------------------------------------------------------- logistic (StyleGAN)
 
 def logistic_critic_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

@@ -291,12 +291,15 @@ def cmd_eval_gan(a: argparse.Namespace) -> int:
                        denoise=a.denoise, phase=a.phase, iterations=a.iterations)
     print(f"{a.out}: {res['n_generated']} generated vs {res['n_real']} real clips of split {res['split']} "
           f"in {res['wall_s']:.1f} s")
-    print(f"  {'set':<20} {'FD':>8} {'diversity':>9} {'NDB/K':>6} {'notes/s':>8} {'polyph':>7} {'PC entropy':>10}")
+    print(f"  {'set':<20} {'FD':>8} {'diversity':>9} {'NDB/K':>6} {'tonal dB':>8} {'notes/s':>8} {'polyph':>7} "
+          f"{'PC entropy':>10}")
     for name in SETS:
         r = res["sets"][name]
         f = {k: (f"{r[k]:.3g}" if isinstance(r.get(k), float) and r[k] == r[k] else "-")
-             for k in ("fd", "diversity_ratio", "ndb_ndb_k", "note_density", "polyphony", "pitch_class_entropy")}
-        print(f"  {name:<20} {f['fd']:>8} {f['diversity_ratio']:>9} {f['ndb_ndb_k']:>6} {f['note_density']:>8} "
+             for k in ("fd", "diversity_ratio", "ndb_ndb_k", "tonality_db", "note_density", "polyphony",
+                       "pitch_class_entropy")}
+        print(f"  {name:<20} {f['fd']:>8} {f['diversity_ratio']:>9} {f['ndb_ndb_k']:>6} {f['tonality_db']:>8} "
+              f"{f['note_density']:>8} "
               f"{f['polyphony']:>7} {f['pitch_class_entropy']:>10}")
     print(f"  report {Path(a.out) / 'report.md'}")
     return 0
@@ -318,9 +321,14 @@ def cmd_experiment(a: argparse.Namespace) -> int:
                     eval_limit=a.eval_limit, progress=not a.quiet)
     t0 = time.perf_counter()
     if a.name == "gan":
-        from pianoforge.evaluation.gan_experiment import run_gan_experiment
+        from pianoforge.evaluation.gan_experiment import GAN_MODELS, run_gan_experiment
 
-        path = run_gan_experiment(a.out, a.data_root or Path("data/experiments"), budget, store=a.data, n_clips=a.n)
+        models = tuple(m.strip() for m in a.models.split(",") if m.strip()) if a.models else GAN_MODELS
+        bad = [m for m in models if m not in GAN_MODELS]
+        if bad or not models:
+            fatal(f"--models: unknown GAN model(s) {', '.join(bad) or '(none)'}; choose from {', '.join(GAN_MODELS)}")
+        path = run_gan_experiment(a.out, a.data_root or Path("data/experiments"), budget, store=a.data, n_clips=a.n,
+                                  models=models)
         print(f"experiment gan done in {(time.perf_counter() - t0) / 60:.1f} min: {path}, {path.with_suffix('.md')}")
         return 0
     stores = {k: v for k, v in (("lan2018", a.data), ("default", a.default_data)) if v is not None}
@@ -490,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Train the variants of experiment NAME with the same seed and budget on a "
                                     "subset of the embedded corpus; write NAME.csv, NAME.png (validation LMS vs "
                                     "epochs and wall time) and NAME.md under OUT/NAME/. gan: DCGAN vs SpecGAN vs "
-                                    "StyleGAN on the gan-cpu geometry (whole corpus unless --limit-works), each "
+                                    "StyleGAN vs FrameGAN on the gan-cpu geometry (whole corpus unless --limit-works), each "
                                     "evaluated with `eval gan`; gan.csv and gan.md. See docs/experiments.md.")
     ex.add_argument("name", metavar="NAME", help="loss | batch | layers | cell | duration | compare | gan")
     ex.add_argument("--out", type=Path, default=Path("runs/experiments"),
@@ -509,6 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--data", type=Path, help="use this lan2018-geometry store (gan: gan-cpu store) instead of "
                                               "building the corpus subset")
     ex.add_argument("-n", "--n", type=int, default=64, help="gan: generated and real clips per evaluation (default 64)")
+    ex.add_argument("--models", help="gan: comma-separated subset to train and tabulate, e.g. framegan,dcgan "
+                                     "(default all: dcgan,specgan,stylegan,framegan; finished runs are reused)")
     ex.add_argument("--default-data", type=Path,
                     help="compare: use this default-geometry store instead of building the corpus subset")
     ex.add_argument("--workers", type=int, default=1, help="dataset build processes (default 1)")

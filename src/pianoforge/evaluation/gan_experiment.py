@@ -1,4 +1,4 @@
-"""``pianoforge experiment gan``: DCGAN vs SpecGAN vs StyleGAN2-style on the CPU geometry, same budget.
+"""``pianoforge experiment gan``: DCGAN vs SpecGAN vs StyleGAN2-style vs FrameGAN on the CPU geometry, same budget.
 
 The PianoGAN paper concluded SpecGAN > DCGAN by listening. Here each model trains with the same seed and the
 same budget (wall time per model and a maximum number of epochs, whichever comes first; early stopping off)
@@ -30,8 +30,8 @@ from typing import Any
 
 from pianoforge.evaluation.judge import write_text_atomic
 
-GAN_MODELS = ("dcgan", "specgan", "stylegan")
-GAN_COLUMNS = ("row", "epochs", "steps", "train_s", "params_g", "fd", "diversity_ratio", "ndb_ndb_k",
+GAN_MODELS = ("dcgan", "specgan", "stylegan", "framegan")
+GAN_COLUMNS = ("row", "epochs", "steps", "train_s", "params_g", "fd", "diversity_ratio", "ndb_ndb_k", "tonality_db",
                "note_density", "polyphony", "pitch_class_entropy")
 _SET_KEYS = GAN_COLUMNS[5:]
 
@@ -94,9 +94,12 @@ def _fmt(v: Any) -> str:
 
 
 def run_gan_experiment(out_dir: str | Path, data_root: str | Path, budget, store: str | Path | None = None,
-                       n_clips: int = 64, log: Callable[[str], None] = print) -> Path:
-    """Train the three GANs with ``budget`` (an :class:`~pianoforge.evaluation.experiments.Budget`; its
-    ``limit_works`` is ignored when ``store`` is given), evaluate each on the test split, write the table.
+                       n_clips: int = 64, log: Callable[[str], None] = print,
+                       models: tuple[str, ...] | None = None) -> Path:
+    """Train the GANs (``models``, default all of :data:`GAN_MODELS`) with ``budget`` (an
+    :class:`~pianoforge.evaluation.experiments.Budget`; its ``limit_works`` is ignored when ``store`` is
+    given), evaluate each on the test split, write the table. Finished runs with the same budget are reused,
+    so two processes can train disjoint ``models`` side by side and a last call with all of them tabulates.
     Returns ``OUT/gan/gan.csv``."""
     import torch
 
@@ -105,6 +108,10 @@ def run_gan_experiment(out_dir: str | Path, data_root: str | Path, budget, store
     from pianoforge.models.gan import load_gan_preset
     from pianoforge.training.gan import check_gan_store
 
+    models = tuple(models or GAN_MODELS)
+    bad = [m for m in models if m not in GAN_MODELS]
+    if bad:
+        raise ValueError(f"unknown GAN model(s) {', '.join(bad)} (of {', '.join(GAN_MODELS)})")
     if budget.threads:
         torch.set_num_threads(int(budget.threads))
     exp_dir = Path(out_dir) / "gan"
@@ -118,12 +125,12 @@ def run_gan_experiment(out_dir: str | Path, data_root: str | Path, budget, store
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     reference: dict[str, dict[str, Any]] = {}
-    for i, model in enumerate(GAN_MODELS, 1):
-        log(f"[gan {i}/{len(GAN_MODELS)}] {model}-cpu on {data}, {budget.describe()}")
+    for i, model in enumerate(models, 1):
+        log(f"[gan {i}/{len(models)}] {model}-cpu on {data}, {budget.describe()}")
         rec = _train_model(model, data, exp_dir / "runs" / model, budget, log)
         s = rec["summary"]
         ckpt = exp_dir / "runs" / model / "best.safetensors"
-        log(f"[gan {i}/{len(GAN_MODELS)}] {model}: {'reused; ' if rec['reused'] else ''}{s['epochs']} epochs, "
+        log(f"[gan {i}/{len(models)}] {model}: {'reused; ' if rec['reused'] else ''}{s['epochs']} epochs, "
             f"{s['steps']} steps in {s['elapsed_s']:.0f} s; evaluating {ckpt}")
         res = evaluate_gan(ckpt, data, exp_dir / "eval" / model, split="test", n=n_clips, seed=budget.seed,
                            judge=budget.judge)
@@ -145,20 +152,20 @@ def run_gan_experiment(out_dir: str | Path, data_root: str | Path, budget, store
     csv_path = exp_dir / "gan.csv"
     write_text_atomic(csv_path, buf.getvalue())
 
-    models = [r for r in rows if r["row"] in GAN_MODELS and r.get("fd") is not None]
-    best = min(models, key=lambda r: r["fd"])["row"] if models else None
-    md = ["# Experiment gan: DCGAN vs SpecGAN vs StyleGAN2-style (gan-cpu geometry)", "",
+    scored = [r for r in rows if r["row"] in GAN_MODELS and r.get("fd") is not None]
+    best = min(scored, key=lambda r: r["fd"])["row"] if scored else None
+    md = ["# Experiment gan: DCGAN vs SpecGAN vs StyleGAN2-style vs FrameGAN (gan-cpu geometry)", "",
           f"Budget: {budget.describe()} per model, trained one after another on the same store ({data}); "
           f"evaluation: {n_clips} generated clips vs up to {n_clips} held-out test clips (Fréchet distance on "
           "fixed log-mel statistics: lower is better; diversity ratio: generated / real mean pairwise distance, "
           "1 is ideal; NDB/K: share of k-means bins with a significantly different occupancy, lower is better; "
-          "note statistics from basic-pitch transcriptions).", "",
+          "tonality_db: whitened spectral flatness, white noise ~ -2 dB, lower is more tonal; note statistics from basic-pitch transcriptions).", "",
           "The paper's conclusion: SpecGAN > DCGAN (by listening).", "",
           "| " + " | ".join(GAN_COLUMNS) + " |", "|" + "---|" * len(GAN_COLUMNS)]
     for r in rows:
         md.append("| " + " | ".join(_fmt(r.get(k)) for k in GAN_COLUMNS) + " |")
     md += ["", f"Lowest FD: **{best}**." if best else "No model produced an FD.", "",
-           "Sample grids: " + ", ".join(f"[{m}](grids/{m}.png)" for m in GAN_MODELS) + ", [real](grids/real.png).",
+           "Sample grids: " + ", ".join(f"[{m}](grids/{m}.png)" for m in models) + ", [real](grids/real.png).",
            ""]
     write_text_atomic(exp_dir / "gan.md", "\n".join(md))
     write_text_atomic(exp_dir / "gan_summary.json", json.dumps(

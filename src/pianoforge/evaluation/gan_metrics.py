@@ -20,6 +20,14 @@ clips' (~1 healthy, -> 0 collapse); **NDB** (Richardson & Weiss 2018, :func:`ndb
 real clips, the number of bins whose share of generated clips differs from the real share (two-proportion
 z-test, p < 0.05), divided by the number of bins (0 best).
 
+**Tonality** (:func:`tonality_db`, tonal vs noise-like): the spectral flatness of the power spectrum
+(27.5-2700 Hz, same STFT as the features) after dividing out its envelope (an 11-bin, ~170 Hz moving average
+over frequency), so a spectral tilt does not count as tonal: per frame geometric / arithmetic mean, in dB,
+averaged over the frames within 40 dB of the clip's 90th-percentile frame energy (not its loudest frame, so
+one click cannot leave only itself to measure); the set's value is the median over clips.
+White noise measures about -2 dB, a harmonic tone about -15 dB, real `gan-cpu` clips -9 to -12 dB. Not part
+of the FD features, so FDs stay comparable with earlier reports.
+
 **Musical statistics** (:func:`musical_statistics`) from transcribing every clip with the judge
 (:func:`pianoforge.evaluation.judge.transcribe`, basic-pitch): note density (notes per second), polyphony
 (mean number of sounding notes over the 10 ms frames in which at least one sounds), pitch-class entropy
@@ -61,6 +69,14 @@ def _mel_basis() -> np.ndarray:
 
 def clip_features(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """(samples,) mono audio at ``sample_rate`` -> (66,) float64 feature vector (see the module docstring)."""
+    power = _power_spectrogram(audio, sample_rate)  # (bins, frames)
+    logmel = np.log(_mel_basis() @ power + 1e-10)  # (n_mels, frames)
+    flux = np.maximum(np.diff(logmel, axis=1), 0.0).sum(axis=0) if logmel.shape[1] > 1 else np.zeros(1)
+    return np.concatenate([logmel.mean(axis=1), logmel.std(axis=1), [flux.mean(), flux.std()]])
+
+
+def _power_spectrogram(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(bins, frames) float64 power of the feature STFT (16 kHz, 1024-point Hann, hop 256)."""
     from pianoforge.audio.io import resample
 
     x = resample(np.asarray(audio, dtype=np.float32), int(sample_rate), FEATURE_SR)
@@ -68,10 +84,23 @@ def clip_features(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     with torch.inference_mode():
         spec = torch.stft(torch.from_numpy(x), FEATURE_N_FFT, FEATURE_HOP, window=torch.hann_window(FEATURE_N_FFT),
                           center=True, return_complex=True)
-    power = spec.abs().double().numpy() ** 2  # (bins, frames)
-    logmel = np.log(_mel_basis() @ power + 1e-10)  # (n_mels, frames)
-    flux = np.maximum(np.diff(logmel, axis=1), 0.0).sum(axis=0) if logmel.shape[1] > 1 else np.zeros(1)
-    return np.concatenate([logmel.mean(axis=1), logmel.std(axis=1), [flux.mean(), flux.std()]])
+    return spec.abs().double().numpy() ** 2
+
+
+def tonality_db(audio: np.ndarray, sample_rate: int, floor_db: float = 40.0, envelope_bins: int = 11) -> float:
+    """Mean whitened spectral flatness (dB, <= 0; lower = more tonal) of a clip's frames within ``floor_db``
+    of its 90th-percentile frame energy, 27.5-2700 Hz: each frame's power divided by its moving average over ``envelope_bins``
+    bins (11 x 15.6 Hz ~ 170 Hz: the spectral envelope), then geometric / arithmetic mean."""
+    from scipy.ndimage import uniform_filter1d
+
+    power = _power_spectrogram(audio, sample_rate)
+    freqs = np.arange(power.shape[0]) * FEATURE_SR / FEATURE_N_FFT
+    p = power[(freqs >= FEATURE_FMIN) & (freqs <= FEATURE_FMAX)] + 1e-12
+    energy = p.mean(axis=0)
+    p = p[:, energy >= np.percentile(energy, 90) * 10 ** (-floor_db / 10)]  # a click cannot set the level
+    q = p / uniform_filter1d(p, envelope_bins, axis=0, mode="nearest")
+    flat = np.exp(np.log(q).mean(axis=0)) / q.mean(axis=0)
+    return float(10 * np.log10(flat).mean())
 
 
 def feature_matrix(clips: Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
@@ -198,6 +227,8 @@ def compare_sets(sets: dict[str, list[np.ndarray]], sample_rate: int, judge: boo
             row["fd"] = frechet_distance(real[0::2], real[1::2])  # the split-half floor
         div = mean_pairwise_feature_distance(f, real)
         row.update(diversity=div, diversity_ratio=div / max(real_div, 1e-12))
+        if len(sets[name]):
+            row["tonality_db"] = float(np.median([tonality_db(c, sample_rate) for c in sets[name]]))
         if judge:
             row.update(musical_statistics(sets[name], sample_rate))
         rows[name] = row
@@ -216,15 +247,17 @@ def report_md(result: dict[str, Any]) -> str:
              f"{result['seconds']:.2f} s clips at {result['sample_rate']} Hz; phase {result['phase']}.", "",
              "FD: Fréchet distance in the fixed 66-d log-mel feature space (for `real`: between two halves of the "
              "real set, the floor at this n). Diversity: mean pairwise distance in real-standardized features "
-             "(ratio to real). NDB/K: share of k-means bins with a significantly different occupancy.", "",
-             "| set | n | FD | diversity ratio | NDB/K | notes/s | polyphony | pitch-class entropy (bits) | mean pitch | silent |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "(ratio to real). NDB/K: share of k-means bins with a significantly different occupancy. Tonality: "
+             "median whitened spectral flatness in dB (white noise ~ -2, lower = more tonal).", "",
+             "| set | n | FD | diversity ratio | NDB/K | tonality (dB) | notes/s | polyphony | pitch-class entropy (bits) | mean pitch | silent |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in SETS:
         if name not in r:
             continue
         x = r[name]
         lines.append(f"| {name} | {int(x['n'])} | {_fmt(x.get('fd'), '.2f')} | {_fmt(x.get('diversity_ratio'))} | "
-                     f"{_fmt(x.get('ndb_ndb_k'), '.2f')} | {_fmt(x.get('note_density'), '.2f')} | "
+                     f"{_fmt(x.get('ndb_ndb_k'), '.2f')} | {_fmt(x.get('tonality_db'), '.1f')} | "
+                     f"{_fmt(x.get('note_density'), '.2f')} | "
                      f"{_fmt(x.get('polyphony'), '.2f')} | {_fmt(x.get('pitch_class_entropy'), '.2f')} | "
                      f"{_fmt(x.get('mean_pitch'), '.1f')} | {_fmt(x.get('silent'), '.2f')} |")
     lines += ["", "Sample grids: `generated.png`, `real.png`; listen: `audio/`.", ""]

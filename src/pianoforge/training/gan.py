@@ -1,4 +1,4 @@
-"""The GAN training task (``dcgan``, ``specgan``, ``stylegan``) on the shared engine (``training/loop.py``).
+"""The GAN training task (``dcgan``, ``specgan``, ``stylegan``, ``framegan``) on the shared engine (``training/loop.py``).
 
 Manual optimization inside ``train_step``: one engine step = one critic update on one batch of real
 images (B, 1, H, W); a generator update follows every ``n_critic``-th step (SpecGAN: 5 critic steps per
@@ -8,13 +8,16 @@ generator step, as WGAN-GP), then the generator EMA is updated. Losses:
   optional label flipping (``label_flip``); non-saturating generator loss; gradient-norm clipping 1.
 - ``specgan``: WGAN-GP, ``E[D(fake)] - E[D(real)] + 10 * mean_i (||grad D(x_i)|| - 1)**2`` at per-sample
   interpolates; generator ``-E[D(G(z))]``.
+- ``framegan``: hinge loss (critic ``E[relu(1 - D(real))] + E[relu(1 + D(fake))]``, generator
+  ``-E[D(G(z))]``) with a spectral-norm critic; optional ADA like stylegan.
 - ``stylegan``: logistic (non-saturating) loss, lazy R1 (``r1_gamma``, every ``r1_every`` steps), and ADA:
   every image the critic sees passes through :class:`~pianoforge.models.gan.SpectrogramAugment`, whose
   probability follows the sign of the critic on reals.
 
 Logged every ``log_every_steps`` (train_log.csv): ``d_loss``, ``g_loss`` (latest generator update), ``gp``
 (gradient penalty; R1 for stylegan), ``d_real``/``d_fake`` (mean critic scores), ``w_dist`` (specgan),
-``grad_norm`` (specgan, mean per-sample gradient norm at the interpolates), ``ada_p`` (stylegan).
+``grad_norm`` (specgan, mean per-sample gradient norm at the interpolates), ``ada_p`` (with ADA: stylegan,
+framegan).
 Validation (val_log.csv, when the store has a validation split): ``val/moment_dist``
 (:func:`~pianoforge.adversarial.spectral_moment_distance` of EMA samples vs real validation images; the
 monitored value, lower is better, picks ``best.safetensors``) and ``val/d_gap`` (mean critic score on
@@ -59,7 +62,8 @@ from pianoforge.training.gan_monitor import EpochStats, append_row, divergence_w
 from pianoforge.training.loop import LoopSettings, TaskFactory, launch, prepare_run
 
 DEFAULT_TRAIN: dict[str, Any] = {
-    "batch_size": 32, "lr": 1e-4, "betas": [0.5, 0.9], "n_critic": 1, "grad_clip": None, "ema_beta": 0.999,
+    "batch_size": 32, "lr": 1e-4, "lr_d": None,  # lr_d: critic learning rate (None: lr; TTUR when larger)
+    "betas": [0.5, 0.9], "n_critic": 1, "grad_clip": None, "ema_beta": 0.999,
     "gp_weight": 10.0,  # specgan
     "label_smoothing": 0.0, "label_flip": 0.0,  # dcgan
     "r1_gamma": 1.0, "r1_every": 16,  # stylegan (lazy R1: every 16 steps, scaled by 16)
@@ -181,7 +185,8 @@ class GanTask:
         self.net_G, self.net_D = self.G, self.D
         betas = tuple(float(b) for b in tr["betas"])
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=float(tr["lr"]), betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=float(tr["lr"]), betas=betas)
+        lr_d = float(tr["lr_d"]) if tr["lr_d"] is not None else float(tr["lr"])
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=betas)
         self.train_dataset = GanImages(store, "train")
         val = GanImages(store, "validation")
         self.val_dataset = val if len(val) else None
@@ -236,6 +241,8 @@ class GanTask:
             m.update(w_dist=float((d_real.mean() - d_fake.mean()).detach()), grad_norm=float(norms.mean().detach()))
         elif arch == "dcgan":
             d_loss = adv.bce_discriminator_loss(d_real, d_fake, float(tr["label_smoothing"]), float(tr["label_flip"]))
+        elif arch == "framegan":
+            d_loss = adv.hinge_critic_loss(d_real, d_fake)
         else:
             d_loss = adv.logistic_critic_loss(d_real, d_fake)
             if r1_now:
@@ -255,6 +262,8 @@ class GanTask:
                     g_loss = adv.wgan_generator_loss(d_gen)
                 elif arch == "dcgan":
                     g_loss = adv.bce_generator_loss(d_gen)
+                elif arch == "framegan":
+                    g_loss = adv.hinge_generator_loss(d_gen)
                 else:
                     g_loss = adv.logistic_generator_loss(d_gen)
                 self.opt_g.zero_grad(set_to_none=True)
@@ -266,7 +275,7 @@ class GanTask:
         g_val = self.last["g_loss"]
         m = {"d_loss": float(d_loss.detach()), "g_loss": g_val, "gp": self.last["gp"],
              "d_real": float(d_real.detach().mean()), "d_fake": float(d_fake.detach().mean()), **m}
-        if arch == "stylegan":
+        if tr["ada"]:
             m["ada_p"] = float(self.aug.p)
         if g_val is None:  # no generator update yet (n_critic > 1): not averaged, logged as 0
             m["g_loss"] = 0.0

@@ -9,10 +9,13 @@ magnitude, per-bin dataset z-score, clipped at 3 std and divided by 3
 - ``stylegan``: :class:`~pianoforge.models.gan.stylegan.StyleGenerator` /
   :class:`~pianoforge.models.gan.stylegan.StyleCritic`, with
   :class:`~pianoforge.models.gan.augment.SpectrogramAugment` (ADA) in training.
+- ``framegan`` (ours): :class:`~pianoforge.models.gan.frame.FrameGenerator` /
+  :class:`~pianoforge.models.gan.frame.FrameCritic`: frequency bins as channels, 1-D convolutions over
+  time, spectral-norm critic, hinge loss.
 
 Every generator maps z (B, latent_dim) -> (B, 1, H, W) and has ``latent_dim`` and ``latent``
 ("uniform" U[-1, 1] or "normal" N(0, 1)); every critic maps (B, 1, H, W) -> (B,) raw scores.
-Sizes: any (H, W) divisible by ``2**n_layers`` (128 x 256, 256 x 256, 512 x 512, and 32 x 64 in tests).
+Sizes: any (H, W) divisible by ``2**n_layers`` (framegan: W only) (128 x 256, 256 x 256, 512 x 512, and 32 x 64 in tests).
 """
 
 from __future__ import annotations
@@ -23,20 +26,26 @@ from torch import nn
 from pianoforge.models.gan.augment import SpectrogramAugment
 from pianoforge.models.gan.config import ARCHS, GanModelConfig, load_gan_preset
 from pianoforge.models.gan.conv import ConvCritic, ConvGenerator
+from pianoforge.models.gan.frame import FrameCritic, FrameGenerator
 from pianoforge.models.gan.stylegan import StyleCritic, StyleGenerator
 
 __all__ = ["ARCHS", "GanModelConfig", "SpectrogramAugment", "build_critic", "build_generator", "ema_beta",
            "ema_update", "generate_images", "load_gan_preset", "sample_latent"]
 
 
+_GENERATORS = {"dcgan": ConvGenerator, "specgan": ConvGenerator, "stylegan": StyleGenerator,
+               "framegan": FrameGenerator}
+_CRITICS = {"dcgan": ConvCritic, "specgan": ConvCritic, "stylegan": StyleCritic, "framegan": FrameCritic}
+
+
 def build_generator(cfg: GanModelConfig, size: tuple[int, int]) -> nn.Module:
     """The generator of ``cfg.arch`` for images of ``size = (H, W)``."""
-    return StyleGenerator(cfg, size) if cfg.arch == "stylegan" else ConvGenerator(cfg, size)
+    return _GENERATORS[cfg.arch](cfg, size)
 
 
 def build_critic(cfg: GanModelConfig, size: tuple[int, int]) -> nn.Module:
     """The discriminator / critic of ``cfg.arch`` for images of ``size = (H, W)``."""
-    return StyleCritic(cfg, size) if cfg.arch == "stylegan" else ConvCritic(cfg, size)
+    return _CRITICS[cfg.arch](cfg, size)
 
 
 def sample_latent(n: int, dim: int, kind: str, generator: torch.Generator | None = None,

@@ -20,7 +20,7 @@ import yaml
 from pianoforge.config import Preset, apply_overrides, load_preset, preset_names
 from pianoforge.errors import ConfigError
 
-ARCHS: tuple[str, ...] = ("dcgan", "specgan", "stylegan")
+ARCHS: tuple[str, ...] = ("dcgan", "specgan", "stylegan", "framegan")
 """Model presets in ``presets/gan/``."""
 GEOMETRIES: tuple[str, ...] = ("cpu", "10s", "20s")
 """Data geometries: ``gan-<geometry>`` presets."""
@@ -34,7 +34,9 @@ class GanModelConfig:
     Conv models (``dcgan``, ``specgan``): ``n_layers`` stride-2 5x5 (de)convolutions between a
     ``base = (H, W) / 2**n_layers`` grid and the image; the layer next to the image has ``channels``
     channels, each layer nearer the base twice as many, capped at ``max_channels``. ``stylegan`` uses the
-    same channel rule per resolution.
+    same channel rule per resolution. ``framegan``: ``channels`` is the constant width of its 1-D
+    convolutions over time (frequency bins are the input / output channels), ``n_layers`` (default 4) the
+    number of time doublings.
     """
 
     arch: str = "specgan"
@@ -43,12 +45,13 @@ class GanModelConfig:
     channels: int = 32
     max_channels: int = 256
     n_layers: int | None = None  # None: log2(min(H, W)) - 2, so the base grid's short side is 4
-    kernel: int = 5  # conv models
+    kernel: int = 5  # conv models and framegan
     norm: str = "none"  # conv models: "batch" (DCGAN) or "none" (SpecGAN, WGAN-GP)
     w_dim: int = 128  # stylegan: intermediate latent size
     mapping_layers: int = 4  # stylegan: MLP depth z -> w
     mapping_lr_mul: float = 0.01  # stylegan: equalized learning-rate multiplier of the mapping MLP
-    mbstd_group: int = 4  # stylegan critic: minibatch-stddev group size
+    mbstd_group: int = 4  # stylegan and framegan critics: minibatch-stddev group size
+    patch_channels: int = 0  # framegan critic: width of its 2-D patch branch (0: none)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -76,6 +79,11 @@ class GanModelConfig:
     def layout(self, size: tuple[int, int]) -> tuple[int, tuple[int, int]]:
         """(n_layers, base grid (h0, w0)) for an image of ``size = (H, W)``; ConfigError if it does not divide."""
         h, w = int(size[0]), int(size[1])
+        if self.arch == "framegan":  # 1-D over time: only W halves (models/gan/frame.py)
+            n = self.n_layers if self.n_layers is not None else 4
+            if n < 1 or w % 2**n:
+                raise ConfigError(None, f"FrameGAN image width {w} must be divisible by 2**n_layers = {2**max(n, 0)}")
+            return n, (h, w >> n)
         n = self.n_layers if self.n_layers is not None else int(math.log2(max(min(h, w), 1))) - 2
         if n < 1 or h % 2**n or w % 2**n:
             raise ConfigError(None, f"GAN image size {h} x {w} must be divisible by 2**n_layers = {2**max(n, 0)} "

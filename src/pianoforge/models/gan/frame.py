@@ -1,0 +1,97 @@
+"""FrameGAN: frequency bins as channels, 1-D convolutions over time (ours; not in PianoGAN).
+
+A piano spectrogram is a few harmonic stacks switched on at onsets and decaying. A 2-D conv stack must
+learn each stack from small local kernels; here every frame's whole spectrum is one vector, so a note's
+harmonic stack is one direction of the last layer (a 1x1 convolution from ``channels`` to H bins), and the
+network spends its depth on time: where notes start and how long they ring. It is also cheap: a 1-D conv
+over 256 frames costs what a 2-D conv costs over 256 pixels.
+
+Shapes (``n = n_layers``, ``w0 = W / 2**n``, ``C = channels``):
+
+- :class:`FrameGenerator`: z (B, latent_dim) -> dense -> (B, C, w0) -> n stages of [nearest x2 in time,
+  conv k (C -> C), batch norm, ReLU] -> conv k=3 (C -> H) -> tanh -> (B, 1, H, W) in (-1, 1).
+- :class:`FrameCritic`: (B, 1, H, W) -> (B, H, W) -> conv k (H -> C), LeakyReLU 0.2 -> n stride-2 convs
+  (C -> C), LeakyReLU -> minibatch stddev (one channel) -> flatten -> linear -> (B,) raw score; plus, when
+  ``patch_channels`` P > 0, a 2-D patch branch that sees local time-frequency texture (thin partials,
+  sharp onsets) the frame branch blurs: 3 stride-2 4x4 convs (1 -> P -> 2P -> 4P), a 3x3 conv to one
+  logit per patch, mean over patches, added to the score. Spectral normalization on every layer (Miyato
+  et al. 2018); trained with the hinge loss.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from pianoforge.models.gan.config import GanModelConfig
+
+
+def frame_layout(cfg: GanModelConfig, size: tuple[int, int]) -> tuple[int, int]:
+    """(n_layers, w0) of a FrameGAN for images of ``size = (H, W)``: time halves n times down to w0."""
+    n, (_, w0) = cfg.layout(size)
+    return n, w0
+
+
+class FrameGenerator(nn.Module):
+    """z (B, latent_dim) -> image (B, 1, H, W) in (-1, 1)."""
+
+    def __init__(self, cfg: GanModelConfig, size: tuple[int, int]) -> None:
+        super().__init__()
+        self.cfg, self.size = cfg, (int(size[0]), int(size[1]))
+        self.latent_dim, self.latent = cfg.latent_dim, cfg.latent
+        n, w0 = frame_layout(cfg, size)
+        c, k = cfg.channels, cfg.kernel
+        self.base = (c, w0)
+        self.dense = nn.Linear(cfg.latent_dim, c * w0)
+        self.dense_norm = nn.BatchNorm1d(c)
+        layers: list[nn.Module] = []
+        for _ in range(n):
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"),
+                       nn.Conv1d(c, c, k, padding=k // 2, padding_mode="replicate"),
+                       nn.BatchNorm1d(c), nn.ReLU()]
+        self.net = nn.Sequential(*layers)
+        self.out = nn.Conv1d(c, self.size[0], 3, padding=1, padding_mode="replicate")
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.dense_norm(self.dense(z).view(z.shape[0], *self.base)))
+        return torch.tanh(self.out(self.net(x))).unsqueeze(1)
+
+
+class FrameCritic(nn.Module):
+    """image (B, 1, H, W) -> raw score (B,)."""
+
+    def __init__(self, cfg: GanModelConfig, size: tuple[int, int]) -> None:
+        super().__init__()
+        n, w0 = frame_layout(cfg, size)
+        c, k = cfg.channels, cfg.kernel
+        layers: list[nn.Module] = [spectral_norm(nn.Conv1d(int(size[0]), c, k, padding=k // 2)), nn.LeakyReLU(0.2)]
+        for _ in range(n):
+            layers += [spectral_norm(nn.Conv1d(c, c, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
+        self.net = nn.Sequential(*layers)
+        self.group = max(1, int(cfg.mbstd_group))
+        self.head = spectral_norm(nn.Linear((c + 1) * w0, 1))
+        p = int(cfg.patch_channels)
+        self.patch: nn.Module | None = None
+        if p > 0:
+            self.patch = nn.Sequential(
+                spectral_norm(nn.Conv2d(1, p, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
+                spectral_norm(nn.Conv2d(p, 2 * p, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
+                spectral_norm(nn.Conv2d(2 * p, 4 * p, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
+                spectral_norm(nn.Conv2d(4 * p, 1, 3, padding=1)))
+
+    def _mbstd(self, x: torch.Tensor) -> torch.Tensor:
+        """Append the mean over features of the per-group standard deviation as one channel (B, C+1, T)."""
+        b, c, t = x.shape
+        g = min(self.group, b)
+        while b % g:
+            g -= 1
+        s = x.view(g, b // g, c, t).std(dim=0, unbiased=False).mean(dim=(1, 2))  # (B/g,)
+        return torch.cat([x, s.repeat(g).view(b, 1, 1).expand(b, 1, t)], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.net(x.squeeze(1))
+        score = self.head(self._mbstd(h).flatten(1)).squeeze(1)
+        if self.patch is not None:
+            score = score + self.patch(x).mean(dim=(1, 2, 3))
+        return score
