@@ -62,6 +62,8 @@ class GanModelConfig:
             raise ConfigError(None, f"model.norm must be batch or none, got {self.norm!r}")
         if min(self.latent_dim, self.channels, self.max_channels, self.kernel, self.w_dim) < 1:
             raise ConfigError(None, "GAN model sizes must be positive")
+        if self.patch_channels < 0:
+            raise ConfigError(None, f"model.patch_channels must be >= 0, got {self.patch_channels}")
         if self.n_layers is not None and self.n_layers < 1:
             raise ConfigError(None, f"model.n_layers must be >= 1, got {self.n_layers}")
 
