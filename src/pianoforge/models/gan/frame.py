@@ -25,12 +25,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from pianoforge.models.gan.config import GanModelConfig
-
-
-def frame_layout(cfg: GanModelConfig, size: tuple[int, int]) -> tuple[int, int]:
-    """(n_layers, w0) of a FrameGAN for images of ``size = (H, W)``: time halves n times down to w0."""
-    n, (_, w0) = cfg.layout(size)
-    return n, w0
+from pianoforge.models.gan.stylegan import minibatch_stddev
 
 
 class FrameGenerator(nn.Module):
@@ -40,7 +35,7 @@ class FrameGenerator(nn.Module):
         super().__init__()
         self.cfg, self.size = cfg, (int(size[0]), int(size[1]))
         self.latent_dim, self.latent = cfg.latent_dim, cfg.latent
-        n, w0 = frame_layout(cfg, size)
+        n, (_, w0) = cfg.layout(size)  # framegan: only the time axis halves, n times down to w0
         c, k = cfg.channels, cfg.kernel
         self.base = (c, w0)
         self.dense = nn.Linear(cfg.latent_dim, c * w0)
@@ -63,7 +58,7 @@ class FrameCritic(nn.Module):
 
     def __init__(self, cfg: GanModelConfig, size: tuple[int, int]) -> None:
         super().__init__()
-        n, w0 = frame_layout(cfg, size)
+        n, (_, w0) = cfg.layout(size)
         c, k = cfg.channels, cfg.kernel
         layers: list[nn.Module] = [spectral_norm(nn.Conv1d(int(size[0]), c, k, padding=k // 2)), nn.LeakyReLU(0.2)]
         for _ in range(n):
@@ -80,18 +75,10 @@ class FrameCritic(nn.Module):
                 spectral_norm(nn.Conv2d(2 * p, 4 * p, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
                 spectral_norm(nn.Conv2d(4 * p, 1, 3, padding=1)))
 
-    def _mbstd(self, x: torch.Tensor) -> torch.Tensor:
-        """Append the mean over features of the per-group standard deviation as one channel (B, C+1, T)."""
-        b, c, t = x.shape
-        g = min(self.group, b)
-        while b % g:
-            g -= 1
-        s = x.view(g, b // g, c, t).std(dim=0, unbiased=False).mean(dim=(1, 2))  # (B/g,)
-        return torch.cat([x, s.repeat(g).view(b, 1, 1).expand(b, 1, t)], dim=1)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.net(x.squeeze(1))
-        score = self.head(self._mbstd(h).flatten(1)).squeeze(1)
+        h = self.net(x.squeeze(1))  # (B, C, w0)
+        h = minibatch_stddev(h.unsqueeze(2), self.group).squeeze(2)  # (B, C + 1, w0)
+        score = self.head(h.flatten(1)).squeeze(1)
         if self.patch is not None:
             score = score + self.patch(x).mean(dim=(1, 2, 3))
         return score
