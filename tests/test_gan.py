@@ -287,6 +287,66 @@ def test_framegan_trains_under_ddp_with_two_cpu_processes(gan_store, tmp_path):
     assert meta["config"]["model"]["arch"] == "framegan" and tensors
 
 
+def test_harmonic_head_places_partials_and_uses_the_dataset_image_map():
+    """Templates start as harmonic stacks at the right rows; the head's image is Normalizer.to_unit(log(m + eps))."""
+    from torch.nn import functional as F
+
+    from pianoforge.audio.spectral import Normalizer
+    from pianoforge.models.gan.frame import HarmonicHead
+    from pianoforge.training.gan import image_geometry, image_row_moments
+
+    p = load_gan_preset("framegan-fine")
+    size, grid = image_geometry(p)
+    assert (size, grid) == ((256, 256), (257, 256))
+    rng = np.random.default_rng(0)
+    norm = Normalizer(rng.normal(-4, 1, 257), rng.uniform(0.5, 2, 257))
+    mean, std, hz = image_row_moments(norm, p, size, grid)
+    assert hz[1] == 8000 / 512 and np.array_equal(mean, norm.mean[:256]) and np.array_equal(std, norm.std[:256])
+    head = HarmonicHead(8, 256, per_key=2, n_free=3, voices=2)
+    head.init_from_data(mean, std, hz, 1e-5)
+    assert head.k == 88 * 2 + 3
+    t = head.templates().detach()
+    a4 = (69 - 21) * 2  # brighter template of A4, 440 Hz: partials near rows 28.2, 56.4, 84.6
+    assert int(t[a4].argmax()) == 28 and t[a4, 56] > 0.3 and t[a4, 42] < 0.01
+    assert t[a4 + 1, 84] < t[a4, 84]  # the second template of a key is darker
+    assert torch.all(t[-3:] == t[-1, 0])  # free templates start flat
+    x = torch.randn(2, 8, 16, requires_grad=True)
+    img = head(x)
+    logits = head.act(x)  # (B, 2 * (1 + K), W): voice 0's logits, then voice 1's
+    a = sum(F.softplus(lv[:, :1]) * torch.softmax(lv[:, 1:], dim=1) for lv in logits.split(head.k + 1, dim=1))
+    assert torch.allclose(a, head.activations(x))
+    mag = torch.einsum("bkw,kh->bhw", a, head.templates()) * head.gain() + head.floor()[:, None]
+    want = norm.__class__(mean, std).to_unit(torch.log(mag + 1e-5)).float()
+    assert img.shape == (2, 1, 256, 16)
+    torch.testing.assert_close(img[:, 0], want, rtol=1e-4, atol=1e-5)
+    img.mean().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    with pytest.raises(ConfigError, match="head"):
+        GanModelConfig(arch="framegan", head="mel")
+    with pytest.raises(ConfigError, match="voices"):
+        GanModelConfig(arch="framegan", voices=0)
+
+
+def test_framegan_harmonic_head_trains_exports_and_generates(gan_store, tmp_path):
+    """One epoch with the harmonic head: the export carries the training statistics and generates offline."""
+    from pianoforge.data.store import FeatureStore
+    from pianoforge.improvise import GanGenerator
+    from pianoforge.training.gan import train_gan
+    from pianoforge.training.loop import LoopSettings
+
+    preset = load_gan_preset("framegan", [*tiny("framegan"), "model.head=harmonic", "model.templates_per_key=1",
+                                          "model.free_templates=2"])
+    summary = train_gan(gan_store, preset, tmp_path / "run",
+                        LoopSettings(batch_size=4, progress=False, log_every_steps=1, max_epochs=1))
+    assert summary["steps"] > 0
+    tensors, meta = load_checkpoint(tmp_path / "run" / "best.safetensors", kind="gan")
+    assert meta["config"]["model"]["head"] == "harmonic" and tensors["head.log_t"].shape == (90, 128)
+    np.testing.assert_allclose(tensors["head.mean"].numpy(), FeatureStore(gan_store).normalizer.mean[:128], rtol=1e-6)
+    g = GanGenerator.from_checkpoint(tmp_path / "run" / "best.safetensors")
+    a, b = g.generate(2, seed=1), g.generate(2, seed=1)
+    assert all(np.array_equal(x, y) and np.all(np.isfinite(x)) for x, y in zip(a, b, strict=True))
+
+
 def test_training_refuses_a_store_of_another_geometry(gan_store, tmp_path):
     from pianoforge.cli import main
 

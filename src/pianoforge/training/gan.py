@@ -167,6 +167,20 @@ def _frozen(module: nn.Module) -> Iterator[None]:
             p.requires_grad_(f)
 
 
+def image_row_moments(normalizer, preset: Preset, size: tuple[int, int],
+                      grid: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per image row (H,): the dataset mean and std of the log-magnitude and the centre frequency in Hz.
+
+    Rows are STFT bins when ``H`` is ``bins`` or ``bins - 1`` (Nyquist dropped, data/gan_images.py);
+    otherwise the bilinear resize (``align_corners=True``) puts row i at bin ``i (bins - 1) / (H - 1)``.
+    """
+    h, bins = int(size[0]), int(grid[0])
+    pos = np.arange(h, dtype=np.float64) if h in (bins, bins - 1) else np.linspace(0.0, bins - 1.0, h)
+    idx = np.arange(bins, dtype=np.float64)
+    hz = pos * preset.audio.sample_rate / preset.audio.n_fft
+    return np.interp(pos, idx, normalizer.mean), np.interp(pos, idx, normalizer.std), hz
+
+
 class GanTask:
     monitor = "val/moment_dist"
 
@@ -177,6 +191,9 @@ class GanTask:
         self.arch = self.cfg.arch
         self.size, self.grid = image_geometry(preset)
         self.G = build_generator(self.cfg, self.size).to(device)
+        if hasattr(self.G, "init_from_data"):  # framegan: the harmonic head starts from the data's moments
+            self.G.init_from_data(*image_row_moments(store.normalizer, preset, self.size, self.grid),
+                                  float(preset.audio.log_eps))
         self.D = build_critic(self.cfg, self.size).to(device)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False).eval()
         self.aug = SpectrogramAugment(tr["ada_target"], tr["ada_interval"], tr["ada_kimg"],

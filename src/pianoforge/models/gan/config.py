@@ -3,7 +3,7 @@
 A GAN preset name is ``MODEL[-GEOMETRY]``: ``specgan-cpu`` is the data geometry preset ``gan-cpu``
 (``presets/gan-cpu.yaml``: audio, data, ``data.resize``) plus the model preset ``specgan``
 (``presets/gan/specgan.yaml``: ``model``, ``train``, ``inference``). Without a suffix the geometry is
-``cpu``. Models: :data:`ARCHS`; geometries: ``cpu`` (128 x 256), ``10s`` (256 x 256), ``20s`` (512 x 512).
+``cpu``. Models: :data:`ARCHS`; geometries: ``cpu`` (128 x 256), ``fine`` (256 x 256, n_fft 512), ``10s`` (256 x 256), ``20s`` (512 x 512).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pianoforge.errors import ConfigError
 
 ARCHS: tuple[str, ...] = ("dcgan", "specgan", "stylegan", "framegan")
 """Model presets in ``presets/gan/``."""
-GEOMETRIES: tuple[str, ...] = ("cpu", "10s", "20s")
+GEOMETRIES: tuple[str, ...] = ("cpu", "fine", "10s", "20s")
 """Data geometries: ``gan-<geometry>`` presets."""
 DEFAULT_GEOMETRY = "cpu"
 
@@ -52,6 +52,10 @@ class GanModelConfig:
     mapping_lr_mul: float = 0.01  # stylegan: equalized learning-rate multiplier of the mapping MLP
     mbstd_group: int = 4  # stylegan and framegan critics: minibatch-stddev group size
     patch_channels: int = 0  # framegan critic: width of its 2-D patch branch (0: none)
+    head: str = "direct"  # framegan generator output: "direct" (conv to bins, tanh) or "harmonic" (templates)
+    templates_per_key: int = 2  # framegan harmonic head: templates per piano key
+    free_templates: int = 16  # framegan harmonic head: templates not tied to a key
+    voices: int = 1  # framegan harmonic head: softmax groups over the templates, summed (notes per frame)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -62,6 +66,11 @@ class GanModelConfig:
             raise ConfigError(None, f"model.norm must be batch or none, got {self.norm!r}")
         if min(self.latent_dim, self.channels, self.max_channels, self.kernel, self.w_dim) < 1:
             raise ConfigError(None, "GAN model sizes must be positive")
+        if self.head not in ("direct", "harmonic"):
+            raise ConfigError(None, f"model.head must be direct or harmonic, got {self.head!r}")
+        if self.templates_per_key < 1 or self.free_templates < 0 or self.voices < 1:
+            raise ConfigError(None, "model.templates_per_key and model.voices must be >= 1, "
+                                    "model.free_templates >= 0")
         if self.patch_channels < 0:
             raise ConfigError(None, f"model.patch_channels must be >= 0, got {self.patch_channels}")
         if self.n_layers is not None and self.n_layers < 1:

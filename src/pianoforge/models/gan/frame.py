@@ -16,12 +16,22 @@ Shapes (``n = n_layers``, ``w0 = W / 2**n``, ``C = channels``):
   sharp onsets) the frame branch blurs: 3 stride-2 4x4 convs (1 -> P -> 2P -> 4P), a 3x3 conv to one
   logit per patch, mean over patches, added to the score. Spectral normalization on every layer (Miyato
   et al. 2018); trained with the hinge loss.
+
+``model.head``: ``"direct"`` (above: a conv k=3 from ``C`` to H bins, tanh) or ``"harmonic"``
+(:class:`HarmonicHead`: the features drive nonnegative activations of a bank of spectral templates, one or
+more per piano key with harmonic partials plus a few free ones, summed in linear magnitude and mapped to
+the image with the dataset's own log + per-bin normalization). The harmonic head needs the data: the
+trainer calls :meth:`FrameGenerator.init_from_data` on a fresh generator; a checkpoint restores it.
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from pianoforge.models.gan.config import GanModelConfig
@@ -46,11 +56,129 @@ class FrameGenerator(nn.Module):
                        nn.Conv1d(c, c, k, padding=k // 2, padding_mode="replicate"),
                        nn.BatchNorm1d(c), nn.ReLU()]
         self.net = nn.Sequential(*layers)
-        self.out = nn.Conv1d(c, self.size[0], 3, padding=1, padding_mode="replicate")
+        self.head: HarmonicHead | None = None
+        if cfg.head == "harmonic":
+            self.head = HarmonicHead(c, self.size[0], cfg.templates_per_key, cfg.free_templates, cfg.voices)
+        else:
+            self.out = nn.Conv1d(c, self.size[0], 3, padding=1, padding_mode="replicate")
+
+    def init_from_data(self, mean: np.ndarray, std: np.ndarray, row_hz: np.ndarray, log_eps: float) -> None:
+        """Harmonic head only (no-op otherwise): set its fixed normalization and its initial templates.
+
+        ``mean``/``std`` (H,): the per-bin dataset moments of the natural-log magnitude for the image rows;
+        ``row_hz`` (H,): the centre frequency of each image row in Hz; ``log_eps``: the store's log floor.
+        """
+        if self.head is not None:
+            self.head.init_from_data(mean, std, row_hz, log_eps)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.dense_norm(self.dense(z).view(z.shape[0], *self.base)))
-        return torch.tanh(self.out(self.net(x))).unsqueeze(1)
+        x = self.net(x)
+        if self.head is not None:
+            return self.head(x)
+        return torch.tanh(self.out(x)).unsqueeze(1)
+
+
+N_KEYS = 88
+"""Piano keys A0 (MIDI 21, 27.5 Hz) .. C8 (MIDI 108, 4186 Hz)."""
+INHARMONICITY = 4e-4
+"""Stretch of the initial partials: ``f_h = h f0 sqrt(1 + B h^2)`` (a mid-range piano string; learned after)."""
+LOG_SCALE = 50.0
+"""Harmonic head: log-domain parameters are stored / LOG_SCALE (a per-parameter learning-rate multiplier)."""
+
+
+class HarmonicHead(nn.Module):
+    """Features (B, C, W) -> image (B, 1, H, W) in [-1, 1] through nonnegative spectral templates.
+
+    - activations ``a = sum_v softplus(l_v0) * softmax_k(l_vk)``: a conv1x1 gives ``voices`` x (K + 1)
+      logits per frame; per voice one for its loudness and K for which templates sound, K = 88 *
+      ``per_key`` + ``n_free``. The softmax makes the templates compete, so a voice holds about one note
+      rather than a comb of all 88 (with independent activations every key rose and fell together:
+      broadband bursts), and ``voices`` sets how many notes a frame can hold; the template logits' weights
+      start 8x the default init, so from the first step each voice already picks a few keys;
+    - templates ``T = exp(log_t)``: (K, H), linear magnitude, peak 1 at initialization. Key k's j-th
+      template starts as partials at ``h f0_k sqrt(1 + B h^2)`` with amplitudes ``h^-(1 + j)`` (brighter
+      first: attack and ring), each a Gaussian of 0.7 row; free templates start flat at 0.1 %;
+    - magnitude ``m = exp(log_gain) * a^T T + exp(log_floor)``: (B, H, W), in the store's |STFT| units;
+    - image ``clamp((log(m + eps) - mean) / (3 std), -1, 1)``: exactly the dataset's map from magnitude
+      to image (``Normalizer.to_unit``), with the training statistics held as buffers.
+
+    So the generator can only say which templates sound when and how loud; the sum is in the magnitude
+    domain, where notes add, and every harmonic stack is a single channel. Everything but the
+    normalization buffers is learned. ``log_t``, ``log_gain`` and ``log_floor`` are stored divided by
+    :data:`LOG_SCALE` (use :meth:`templates`, :meth:`gain`, :meth:`floor`).
+    """
+
+    def __init__(self, channels: int, height: int, per_key: int, n_free: int, voices: int = 1) -> None:
+        super().__init__()
+        self.k = N_KEYS * int(per_key) + int(n_free)
+        self.per_key, self.n_free, self.height, self.voices = int(per_key), int(n_free), int(height), int(voices)
+        self.act = nn.Conv1d(channels, self.voices * (self.k + 1), 1)
+        with torch.no_grad():
+            w = self.act.weight.view(self.voices, self.k + 1, channels, 1)
+            w[:, 1:] *= 8.0  # template logits with a std of a few units: a few keys win per frame
+            self.act.bias.zero_()
+            self.act.bias.view(self.voices, self.k + 1)[:, 0] = 0.55 - math.log(self.voices)  # sum ~ 1
+        # log-domain parameters are stored divided by LOG_SCALE: Adam moves a parameter by about lr per
+        # step whatever its scale, and 2e-4 nepers per step would leave templates, gain and floor where
+        # they started (an earlier version did)
+        self.log_t = nn.Parameter(torch.zeros(self.k, self.height))
+        self.log_gain = nn.Parameter(torch.zeros(()))
+        self.log_floor = nn.Parameter(torch.full((self.height,), -5.0 / LOG_SCALE))
+        self.register_buffer("mean", torch.zeros(self.height))
+        self.register_buffer("std", torch.ones(self.height))
+        self.register_buffer("eps", torch.tensor(1e-5))
+
+    @torch.no_grad()
+    def init_from_data(self, mean: np.ndarray, std: np.ndarray, row_hz: np.ndarray, log_eps: float) -> None:
+        mean, std, row_hz = (np.asarray(a, dtype=np.float64) for a in (mean, std, row_hz))
+        if not mean.shape == std.shape == row_hz.shape == (self.height,):
+            raise ValueError(f"harmonic head: mean, std and row_hz must have shape ({self.height},)")
+        self.mean.copy_(torch.as_tensor(mean)), self.std.copy_(torch.as_tensor(std))
+        self.eps.fill_(float(log_eps))
+        step = float(row_hz[1] - row_hz[0]) if self.height > 1 else 1.0
+        t = np.full((self.k, self.height), 1e-3)
+        for key in range(N_KEYS):
+            f0 = 440.0 * 2.0 ** ((key + 21 - 69) / 12)
+            h = np.arange(1, 64)
+            f = h * f0 * np.sqrt(1.0 + INHARMONICITY * h**2)
+            keep = f < row_hz[-1] + step
+            for j in range(self.per_key):
+                amp = h[keep] ** -(1.0 + j)
+                d = (row_hz[None, :] - f[keep, None]) / (0.7 * step)
+                spec = (amp[:, None] * np.exp(-0.5 * d**2)).sum(0)
+                if spec.max() > 0:
+                    t[key * self.per_key + j] = np.maximum(spec / spec.max(), 1e-6)
+        self.log_t.copy_(torch.as_tensor(np.log(t) / LOG_SCALE))
+        # one active template at a = 1 reaches the loudest bins' mean + 1.5 std; the floor sits half a std
+        # below each bin's mean (most of a real clip's bins are background near the mean)
+        self.log_gain.fill_(float(np.max(mean + 1.5 * std)) / LOG_SCALE)
+        self.log_floor.copy_(torch.as_tensor((mean - 0.5 * std) / LOG_SCALE))
+
+    def templates(self) -> torch.Tensor:
+        """(K, H) linear-magnitude templates."""
+        return torch.exp(LOG_SCALE * self.log_t)
+
+    def gain(self) -> torch.Tensor:
+        """() linear gain applied to the template sum."""
+        return torch.exp(LOG_SCALE * self.log_gain)
+
+    def floor(self) -> torch.Tensor:
+        """(H,) linear-magnitude floor added to every frame."""
+        return torch.exp(LOG_SCALE * self.log_floor)
+
+    def activations(self, x: torch.Tensor) -> torch.Tensor:
+        """Features (B, C, W) -> nonnegative template activations (B, K, W): per voice, the softplus
+        loudness times a softmax over the templates; voices add."""
+        b, _, w = x.shape
+        logits = self.act(x).view(b, self.voices, self.k + 1, w)
+        return (F.softplus(logits[:, :, :1]) * torch.softmax(logits[:, :, 1:], dim=2)).sum(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mag = torch.einsum("bkw,kh->bhw", self.activations(x), self.templates()) * self.gain()
+        mag = mag + self.floor()[:, None]
+        img = (torch.log(mag + self.eps) - self.mean[:, None]) / (3.0 * self.std[:, None])
+        return img.clamp(-1.0, 1.0).unsqueeze(1)
 
 
 class FrameCritic(nn.Module):
