@@ -316,7 +316,7 @@ def test_harmonic_head_places_partials_and_uses_the_dataset_image_map():
     a = sum(F.softplus(lv[:, :1]) * torch.softmax(lv[:, 1:], dim=1) for lv in logits.split(head.k + 1, dim=1))
     assert torch.allclose(a, head.activations(x))
     mag = torch.einsum("bkw,kh->bhw", a, head.templates()) * head.gain() + head.floor()[:, None]
-    want = norm.__class__(mean, std).to_unit(torch.log(mag + 1e-5)).float()
+    want = Normalizer(mean, std).to_unit(torch.log(mag + 1e-5)).float()
     assert img.shape == (2, 1, 256, 16)
     torch.testing.assert_close(img[:, 0], want, rtol=1e-4, atol=1e-5)
     img.mean().backward()

@@ -43,7 +43,7 @@ from pianoforge import adversarial as adv
 from pianoforge.audio.io import save_audio
 from pianoforge.checkpoint import save_checkpoint
 from pianoforge.config import Preset
-from pianoforge.data.gan_images import GanImages
+from pianoforge.data.gan_images import GanImages, drops_nyquist
 from pianoforge.data.reserved import is_reserved
 from pianoforge.data.store import FeatureStore
 from pianoforge.errors import ConfigError, StoreError
@@ -175,7 +175,8 @@ def image_row_moments(normalizer, preset: Preset, size: tuple[int, int],
     otherwise the bilinear resize (``align_corners=True``) puts row i at bin ``i (bins - 1) / (H - 1)``.
     """
     h, bins = int(size[0]), int(grid[0])
-    pos = np.arange(h, dtype=np.float64) if h in (bins, bins - 1) else np.linspace(0.0, bins - 1.0, h)
+    rows_are_bins = h == bins or drops_nyquist(size, grid)
+    pos = np.arange(h, dtype=np.float64) if rows_are_bins else np.linspace(0.0, bins - 1.0, h)
     idx = np.arange(bins, dtype=np.float64)
     hz = pos * preset.audio.sample_rate / preset.audio.n_fft
     return np.interp(pos, idx, normalizer.mean), np.interp(pos, idx, normalizer.std), hz

@@ -34,6 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
+from pianoforge.audio.spectral import GAN_CLIP_STD, log_magnitude
 from pianoforge.models.gan.config import GanModelConfig
 from pianoforge.models.gan.stylegan import minibatch_stddev
 
@@ -177,8 +178,9 @@ class HarmonicHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mag = torch.einsum("bkw,kh->bhw", self.activations(x), self.templates()) * self.gain()
         mag = mag + self.floor()[:, None]
-        img = (torch.log(mag + self.eps) - self.mean[:, None]) / (3.0 * self.std[:, None])
-        return img.clamp(-1.0, 1.0).unsqueeze(1)
+        # Normalizer.to_unit with the training moments held as buffers (exported with the weights)
+        z = (log_magnitude(mag, self.eps) - self.mean[:, None]) / self.std[:, None]
+        return (z.clamp(-GAN_CLIP_STD, GAN_CLIP_STD) / GAN_CLIP_STD).unsqueeze(1)
 
 
 class FrameCritic(nn.Module):
