@@ -347,6 +347,116 @@ def test_framegan_harmonic_head_trains_exports_and_generates(gan_store, tmp_path
     assert all(np.array_equal(x, y) and np.all(np.isfinite(x)) for x, y in zip(a, b, strict=True))
 
 
+def test_note_dictionary_measures_the_soundfont_piano_and_factorizes_it():
+    """Each key's measured note peaks at its own pitch and decays; the rank-4 NMF keeps it within a few dB."""
+    from pianoforge.audio.notes import factorize_notes, reconstruct, render_note_dictionary
+
+    p = load_preset("gan-cpu")  # 8 kHz, n_fft 256: 31.25 Hz bins
+    mag = render_note_dictionary(p.audio, p.render, 24)
+    assert mag.shape == (88, 129, 24) and np.all(np.isfinite(mag)) and mag.min() >= 0
+    for midi in (57, 69, 81):  # A3, A4, A5: 220, 440, 880 Hz
+        k, f0_bin = midi - 21, 440.0 * 2 ** ((midi - 69) / 12) / 31.25
+        spec = mag[k, :, 2:8].mean(1)
+        assert abs(int(spec.argmax()) - f0_bin) <= 1.0, (midi, int(spec.argmax()), f0_bin)
+        assert mag[k, :, 2].sum() > 1.5 * mag[k, :, 20].sum() > 0  # it decays ...
+        assert mag[k, :, 23].sum() < 1e-3 * mag[k, :, 2].sum()  # ... and fades out at the end
+    spectra, env = factorize_notes(mag, rank=4)
+    assert spectra.shape == (88, 4, 129) and env.shape == (88, 4, 24)
+    assert spectra.min() >= 0 and env.min() >= 0 and np.allclose(env.max(2), 1.0, atol=1e-5)
+    rec, k = reconstruct(spectra, env), 69 - 21
+    loud = mag[k] > mag[k].max() * 1e-2  # within 40 dB of the note's peak
+    err_db = np.abs(20 * np.log10((rec[k][loud] + 1e-9) / mag[k][loud]))
+    assert np.median(err_db) < 3.0, np.median(err_db)
+
+
+def test_note_head_strikes_measured_notes_and_uses_the_dataset_image_map():
+    """NoteHead: sparse strikes (one per key per 5 frames), magnitude = strikes convolved with the notes,
+    image = Normalizer.to_unit(log(m + eps)); keys never struck still get a gradient."""
+    from pianoforge.audio.notes import reconstruct
+    from pianoforge.audio.spectral import Normalizer
+    from pianoforge.models.gan.frame import NoteHead
+
+    rng = np.random.default_rng(0)
+    h, k_frames, rank = 12, 6, 2
+    spectra = rng.uniform(0, 1, (88, rank, h)).astype(np.float32)
+    env = rng.uniform(0, 1, (88, rank, k_frames)).astype(np.float32)
+    mean, std = rng.normal(-4, 1, h), rng.uniform(0.5, 2, h)
+    head = NoteHead(8, h, k_frames, rank)
+    head.init_from_data(mean, std, 1e-5, spectra, env)
+    with torch.no_grad():
+        head.log_gain.copy_(torch.as_tensor(rng.normal(0, 0.01, 88), dtype=torch.float32))
+    x = torch.randn(2, 8, 20, requires_grad=True)
+    a = head.onsets(x).detach()
+    assert a.min() >= 0 and 0 < (a > 0).float().mean() < 0.5
+    q = torch.relu(head.act(x)).detach()
+    rise = torch.relu(q - torch.cat([torch.zeros_like(q[..., :1]), q[..., :-1]], -1))
+    assert torch.all((a == 0) | (a == rise))  # a strike is the rise of the note's level
+    for b, key in zip(*np.nonzero((a > 0).any(2).numpy()), strict=True):  # no key struck twice within 5 frames
+        t = np.nonzero(a[b, key].numpy())[0]
+        assert np.all(np.diff(t) >= 3)
+    notes = reconstruct(spectra, env)  # (88, H, K)
+    gain = np.exp(50 * head.log_gain.detach().numpy())
+    want = np.zeros((2, h, 20))
+    for b, key, t in zip(*np.nonzero(a.numpy()), strict=True):
+        n = min(k_frames, 20 - t)
+        want[b, :, t:t + n] += gain[key] * float(a[b, key, t]) * notes[key, :, :n]
+    torch.testing.assert_close(head.magnitude(a).double(), torch.as_tensor(want), rtol=1e-4, atol=1e-5)
+    img = head(x)
+    mag = torch.as_tensor(want, dtype=torch.float32) + head.floor().detach()[:, None]
+    torch.testing.assert_close(img[:, 0], Normalizer(mean, std).to_unit(torch.log(mag + 1e-5)).float(),
+                               rtol=1e-4, atol=1e-5)
+    img.mean().backward()
+    silent = (a == 0).all(2).all(0)  # keys struck nowhere in the batch
+    assert silent.any() and head.act.weight.grad[silent].abs().sum() > 0
+    flat = torch.zeros(1, 8, 20)
+    with torch.no_grad():
+        head.act.weight.zero_(), head.act.bias.fill_(1.0)
+    assert torch.equal(head.onsets(flat)[0, :, 1:], torch.zeros(head.n, 19))  # a held level: struck once
+    assert torch.allclose(head.onsets(flat)[0, :, 0], torch.ones(head.n))
+    with pytest.raises(ValueError, match="spectra"):
+        head.init_from_data(mean, std, 1e-5, spectra[:, :1], env)
+
+
+def test_row_moment_loss_is_the_validation_moment_distance_with_a_gradient():
+    g = torch.Generator().manual_seed(0)
+    fake = (torch.rand(6, 1, 8, 10, generator=g) * 2 - 1).requires_grad_(True)
+    real = torch.rand(6, 1, 8, 10, generator=g) * 0.5
+    loss = adv.row_moment_loss(fake, real)
+    assert abs(float(loss.detach()) - adv.spectral_moment_distance(fake, real)) < 1e-6
+    assert adv.spectral_moment_distance(real, real) == 0.0
+    loss.backward()
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
+    silent = torch.full_like(real, -1.0).requires_grad_(True)  # a silent generator is pulled up
+    adv.row_moment_loss(silent, real).backward()
+    assert torch.all(silent.grad <= 0) and silent.grad.sum() < 0
+
+
+def test_framegan_note_head_trains_exports_and_generates(gan_store, tmp_path):
+    """One epoch with the note head: the export carries the measured notes and generates offline;
+    a geometry that resizes the STFT grid is refused before a run directory is made."""
+    from pianoforge.improvise import GanGenerator
+    from pianoforge.training.gan import image_geometry, train_gan
+    from pianoforge.training.loop import LoopSettings
+
+    preset = load_gan_preset("framegan", [*tiny("framegan"), "model.head=notes", "model.note_frames=16",
+                                          "model.note_rank=2", "model.note_holds=[4, 16]"])
+    summary = train_gan(gan_store, preset, tmp_path / "run",
+                        LoopSettings(batch_size=4, progress=False, log_every_steps=1, max_epochs=1))
+    assert summary["steps"] > 0
+    tensors, meta = load_checkpoint(tmp_path / "run" / "best.safetensors", kind="gan")
+    assert meta["config"]["model"]["head"] == "notes"
+    assert tensors["head.spectra"].shape == (176, 2, 128) and tensors["head.envelopes"].shape == (176, 2, 16)
+    level = (tensors["head.spectra"].sum(2, keepdim=True) * tensors["head.envelopes"]).sum((1, 2))  # (176,)
+    assert level[:88].sum() > 0 and level[:88].sum() < level[88:].sum()  # held 4 frames < held 16 frames
+    with pytest.raises(ConfigError, match="note_holds"):
+        GanModelConfig(arch="framegan", head="notes", note_frames=16, note_holds=[32])
+    g = GanGenerator.from_checkpoint(tmp_path / "run" / "best.safetensors")
+    a, b = g.generate(2, seed=1), g.generate(2, seed=1)
+    assert all(np.array_equal(x, y) and np.all(np.isfinite(x)) for x, y in zip(a, b, strict=True))
+    with pytest.raises(ConfigError, match="STFT grid"):
+        image_geometry(load_gan_preset("framegan-10s", ["model.head=notes"]))
+
+
 def test_training_refuses_a_store_of_another_geometry(gan_store, tmp_path):
     from pianoforge.cli import main
 

@@ -123,6 +123,14 @@ def spectral_moment_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(((xa.mean(1) - xb.mean(1)).abs() + (xa.std(1, unbiased=False) - xb.std(1, unbiased=False)).abs()).mean())
 
 
+def row_moment_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Differentiable :func:`spectral_moment_distance` for the generator (a feature-matching term, after
+    Salimans et al. 2016): mean over rows of ``|mean_f - mean_r| + |std_f - std_r|``, moments over samples
+    and frames of (B, 1, H, W) images; ``real`` is detached. Scalar tensor, normalized [-1, 1] units."""
+    xf, xr = fake.transpose(0, 2).flatten(1), real.detach().transpose(0, 2).flatten(1)
+    return ((xf.mean(1) - xr.mean(1)).abs() + (xf.std(1, unbiased=False) - xr.std(1, unbiased=False)).abs()).mean()
+
+
 COLLAPSE_THRESHOLD = 0.25
 """Diversity ratio below which samples are reported as collapsed."""
 

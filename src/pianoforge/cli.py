@@ -422,8 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     tg.add_argument("--data", type=Path, required=True,
                     help="dataset store built with the preset's geometry (e.g. `data build --preset gan-cpu`)")
     tg.add_argument("--preset", default="specgan",
-                    help="MODEL[-GEOMETRY]: dcgan, specgan, stylegan or framegan, and cpu (default), fine, 10s or "
-                         "20s, e.g. specgan-10s; or a YAML path (default specgan = specgan-cpu)")
+                    help="MODEL[-GEOMETRY]: dcgan, specgan, stylegan, framegan or notegan, and cpu (default), fine, "
+                         "10s or 20s, e.g. specgan-10s (notegan: cpu or fine only); or a YAML path "
+                         "(default specgan = specgan-cpu)")
     tg.add_argument("--out", type=Path, required=True, help="run folder (logs, samples, checkpoints, best.safetensors)")
     _add_loop_flags(tg)
     tg.set_defaults(func=cmd_train_gan)

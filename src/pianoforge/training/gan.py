@@ -41,6 +41,7 @@ from torch import nn
 
 from pianoforge import adversarial as adv
 from pianoforge.audio.io import save_audio
+from pianoforge.audio.notes import factorize_notes, render_note_dictionary
 from pianoforge.checkpoint import save_checkpoint
 from pianoforge.config import Preset
 from pianoforge.data.gan_images import GanImages, drops_nyquist
@@ -68,6 +69,7 @@ DEFAULT_TRAIN: dict[str, Any] = {
     "label_smoothing": 0.0, "label_flip": 0.0,  # dcgan
     "r1_gamma": 1.0, "r1_every": 16,  # stylegan (lazy R1: every 16 steps, scaled by 16)
     "ada": False, "ada_target": 0.6, "ada_interval": 4, "ada_kimg": 20.0,  # stylegan
+    "moment_weight": 0.0,  # generator loss += weight * per-row moment distance to the real batch (notegan)
     "max_epochs": 200, "early_stop_patience": 1_000_000,  # GAN validation numbers are too noisy to stop on
     "grid_samples": 16, "audio_samples": 2, "diversity_samples": 32, "sample_seed": 1234,
     "gl_iterations": 32,  # Griffin-Lim iterations of the per-epoch audio samples
@@ -99,10 +101,16 @@ def image_geometry(preset: Preset) -> tuple[tuple[int, int], tuple[int, int]]:
     """(image size (H, W), STFT grid (bins, frames)) of a GAN preset; the image size must suit the model."""
     grid = (preset.audio.n_bins, preset.data.example_frames(preset.audio))
     size = tuple(preset.data.resize) if preset.data.resize else grid
+    cfg = gan_model_config(preset)
     try:
-        gan_model_config(preset).layout(size)
+        cfg.layout(size)
     except ConfigError as e:
         raise ConfigError(f"preset {preset.name}", e.problem) from e
+    h, w = int(size[0]), int(size[1])
+    if cfg.head == "notes" and (not (h == grid[0] or drops_nyquist(size, grid)) or w != grid[1]):
+        # the note head adds notes on the STFT grid (FrameGenerator's NoteHead)
+        raise ConfigError(f"preset {preset.name}", f"model.head=notes needs an image on the STFT grid ({grid[0]} "
+                                                   f"or {grid[0] - 1} bins x {grid[1]} frames), not {h} x {w}")
     return (int(size[0]), int(size[1])), grid
 
 
@@ -182,6 +190,18 @@ def image_row_moments(normalizer, preset: Preset, size: tuple[int, int],
     return np.interp(pos, idx, normalizer.mean), np.interp(pos, idx, normalizer.std), hz
 
 
+def note_dictionary(preset: Preset, cfg: GanModelConfig, size: tuple[int, int],
+                    grid: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """FrameGAN's note head: the measured piano notes of this geometry as (spectra (N, R, H), envelopes
+    (N, R, K)), N = 88 per hold length, rendered with the preset's soundfont (:mod:`pianoforge.audio.notes`),
+    rows = image rows.
+    :func:`image_geometry` has checked that the image rows are the STFT bins (or all but the Nyquist bin).
+    """
+    mags = [render_note_dictionary(preset.audio, preset.render, cfg.note_frames, cfg.note_velocity, hold)
+            for hold in (cfg.note_holds or (cfg.note_frames,))]
+    return factorize_notes(np.concatenate(mags)[:, : int(size[0])], cfg.note_rank)
+
+
 class GanTask:
     monitor = "val/moment_dist"
 
@@ -192,9 +212,10 @@ class GanTask:
         self.arch = self.cfg.arch
         self.size, self.grid = image_geometry(preset)
         self.G = build_generator(self.cfg, self.size).to(device)
-        if hasattr(self.G, "init_from_data"):  # framegan: the harmonic head starts from the data's moments
+        if hasattr(self.G, "init_from_data"):  # framegan: harmonic / note heads start from the data
+            notes = note_dictionary(preset, self.cfg, self.size, self.grid) if self.cfg.head == "notes" else None
             self.G.init_from_data(*image_row_moments(store.normalizer, preset, self.size, self.grid),
-                                  float(preset.audio.log_eps))
+                                  float(preset.audio.log_eps), notes=notes)
         self.D = build_critic(self.cfg, self.size).to(device)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False).eval()
         self.aug = SpectrogramAugment(tr["ada_target"], tr["ada_interval"], tr["ada_kimg"],
@@ -275,7 +296,8 @@ class GanTask:
         # ---- generator, every n_critic-th step
         if (step + 1) % int(tr["n_critic"]) == 0:
             with _frozen(self.D):
-                d_gen = self.D(self.aug(self.net_G(self._z(b))))
+                gen = self.net_G(self._z(b))
+                d_gen = self.D(self.aug(gen))
                 if arch == "specgan":
                     g_loss = adv.wgan_generator_loss(d_gen)
                 elif arch == "dcgan":
@@ -284,6 +306,8 @@ class GanTask:
                     g_loss = adv.hinge_generator_loss(d_gen)
                 else:
                     g_loss = adv.logistic_generator_loss(d_gen)
+                if tr["moment_weight"]:
+                    g_loss = g_loss + float(tr["moment_weight"]) * adv.row_moment_loss(gen, real)
                 self.opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
             self._clip(self.G)

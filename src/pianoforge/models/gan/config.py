@@ -52,10 +52,14 @@ class GanModelConfig:
     mapping_lr_mul: float = 0.01  # stylegan: equalized learning-rate multiplier of the mapping MLP
     mbstd_group: int = 4  # stylegan and framegan critics: minibatch-stddev group size
     patch_channels: int = 0  # framegan critic: width of its 2-D patch branch (0: none)
-    head: str = "direct"  # framegan generator output: "direct" (conv to bins, tanh) or "harmonic" (templates)
+    head: str = "direct"  # framegan output: "direct" (conv to bins, tanh), "harmonic" (templates), "notes"
     templates_per_key: int = 2  # framegan harmonic head: templates per piano key
     free_templates: int = 16  # framegan harmonic head: templates not tied to a key
     voices: int = 1  # framegan harmonic head: softmax groups over the templates, summed (notes per frame)
+    note_frames: int = 96  # framegan note head: length of each key's measured note, in frames (1.5 s at 62.5 fps)
+    note_holds: tuple[int, ...] = ()  # framegan note head: frames each note is held before release; () = note_frames
+    note_rank: int = 4  # framegan note head: NMF components per key (spectra x envelopes)
+    note_velocity: int = 80  # framegan note head: MIDI velocity of the rendered dictionary notes
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -66,8 +70,14 @@ class GanModelConfig:
             raise ConfigError(None, f"model.norm must be batch or none, got {self.norm!r}")
         if min(self.latent_dim, self.channels, self.max_channels, self.kernel, self.w_dim) < 1:
             raise ConfigError(None, "GAN model sizes must be positive")
-        if self.head not in ("direct", "harmonic"):
-            raise ConfigError(None, f"model.head must be direct or harmonic, got {self.head!r}")
+        if self.head not in ("direct", "harmonic", "notes"):
+            raise ConfigError(None, f"model.head must be direct, harmonic or notes, got {self.head!r}")
+        object.__setattr__(self, "note_holds", tuple(int(h) for h in self.note_holds))
+        if any(not 1 <= h <= self.note_frames for h in self.note_holds):
+            raise ConfigError(None, f"model.note_holds must lie in 1..note_frames, got {list(self.note_holds)}")
+        if self.note_frames < 2 or self.note_rank < 1 or not 1 <= self.note_velocity <= 127:
+            raise ConfigError(None, "model.note_frames must be >= 2, model.note_rank >= 1, "
+                                    "model.note_velocity in 1..127")
         if self.templates_per_key < 1 or self.free_templates < 0 or self.voices < 1:
             raise ConfigError(None, "model.templates_per_key and model.voices must be >= 1, "
                                     "model.free_templates >= 0")

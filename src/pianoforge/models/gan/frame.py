@@ -57,19 +57,29 @@ class FrameGenerator(nn.Module):
                        nn.Conv1d(c, c, k, padding=k // 2, padding_mode="replicate"),
                        nn.BatchNorm1d(c), nn.ReLU()]
         self.net = nn.Sequential(*layers)
-        self.head: HarmonicHead | None = None
+        self.head: HarmonicHead | NoteHead | None = None
         if cfg.head == "harmonic":
             self.head = HarmonicHead(c, self.size[0], cfg.templates_per_key, cfg.free_templates, cfg.voices)
+        elif cfg.head == "notes":
+            self.head = NoteHead(c, self.size[0], cfg.note_frames, cfg.note_rank, len(cfg.note_holds) or 1)
         else:
             self.out = nn.Conv1d(c, self.size[0], 3, padding=1, padding_mode="replicate")
 
-    def init_from_data(self, mean: np.ndarray, std: np.ndarray, row_hz: np.ndarray, log_eps: float) -> None:
-        """Harmonic head only (no-op otherwise): set its fixed normalization and its initial templates.
+    def init_from_data(self, mean: np.ndarray, std: np.ndarray, row_hz: np.ndarray, log_eps: float,
+                       notes: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Harmonic and note heads only (no-op otherwise): set the head's fixed normalization and its
+        initial templates.
 
         ``mean``/``std`` (H,): the per-bin dataset moments of the natural-log magnitude for the image rows;
-        ``row_hz`` (H,): the centre frequency of each image row in Hz; ``log_eps``: the store's log floor.
+        ``row_hz`` (H,): the centre frequency of each image row in Hz; ``log_eps``: the store's log floor;
+        ``notes`` (note head): the measured dictionary as spectra (N, R, H) and envelopes (N, R, K)
+        (:func:`pianoforge.audio.notes.factorize_notes`, rows mapped to the image rows).
         """
-        if self.head is not None:
+        if isinstance(self.head, NoteHead):
+            if notes is None:
+                raise ValueError("the note head needs the note dictionary (notes=(spectra, envelopes))")
+            self.head.init_from_data(mean, std, log_eps, *notes)
+        elif self.head is not None:
             self.head.init_from_data(mean, std, row_hz, log_eps)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -180,6 +190,89 @@ class HarmonicHead(nn.Module):
         mag = mag + self.floor()[:, None]
         # Normalizer.to_unit with the training moments held as buffers (exported with the weights)
         z = (log_magnitude(mag, self.eps) - self.mean[:, None]) / self.std[:, None]
+        return (z.clamp(-GAN_CLIP_STD, GAN_CLIP_STD) / GAN_CLIP_STD).unsqueeze(1)
+
+
+class NoteHead(nn.Module):
+    """Features (B, C, W) -> image (B, 1, H, W) in [-1, 1] by striking measured piano notes.
+
+    - notes: N = 88 x ``holds`` (note index ``j * 88 + key`` for the j-th hold length of ``note_holds``);
+    - onsets: a conv1x1 gives each note a "key down" level ``q = relu(p)`` (B, N, W) and the note is struck
+      where the level rises, ``a_t = relu(q_t - q_{t-1})`` (``q_{-1} = 0``), kept only where it is the
+      maximum of its note within +-2 frames. Striking on rises rather than on the level itself matters: a
+      level held over a stretch of frames (the trunk upsamples by repetition) fired a strike every few
+      frames (a buzz) and a whole chord at once; the first runs were made of such blocks. The backward pass
+      also leaks ``LEAK`` of the gradient to ``p`` everywhere, so a note never struck still learns
+      whether it should be;
+    - note ``D_n = sum_r spectra[n, r] (H) x envelopes[n, r] (K)``: the key struck at t = 0, held for its
+      hold length and released, K = ``note_frames`` frames, rendered by FluidSynth with the data's
+      soundfont and factorized to rank R (:mod:`pianoforge.audio.notes`); a fixed buffer, exported;
+    - magnitude ``m[:, t] = sum_n sum_tau gain_n a[n, t - tau] D_n[:, tau] + floor``: linear |STFT| in the
+      store's units; notes add in magnitude (as in NMF), ``gain`` (N,) and ``floor`` (H,) are learned;
+    - image ``clamp((log(m + eps) - mean) / (3 std), -1, 1)``: the dataset's own map, as HarmonicHead.
+
+    So every sound the generator makes is a piano note the soundfont would play; what it learns is the
+    score: which keys, when, how loud. ``log_gain`` and ``log_floor`` are stored divided by :data:`LOG_SCALE`.
+    """
+
+    LEAK = 0.25
+    ONSET_POOL = 5
+
+    def __init__(self, channels: int, height: int, frames: int, rank: int, holds: int = 1) -> None:
+        super().__init__()
+        self.height, self.frames, self.rank = int(height), int(frames), int(rank)
+        self.n = N_KEYS * int(holds)
+        self.act = nn.Conv1d(channels, self.n, 1)
+        with torch.no_grad():
+            self.act.weight.mul_(2.0)
+            self.act.bias.fill_(-2.0)  # about 1 % of (key, frame) pre-activations start positive
+        self.register_buffer("spectra", torch.zeros(self.n, self.rank, self.height))
+        self.register_buffer("envelopes", torch.zeros(self.n, self.rank, self.frames))
+        self.log_gain = nn.Parameter(torch.zeros(self.n))
+        self.log_floor = nn.Parameter(torch.full((self.height,), -5.0 / LOG_SCALE))
+        self.register_buffer("mean", torch.zeros(self.height))
+        self.register_buffer("std", torch.ones(self.height))
+        self.register_buffer("eps", torch.tensor(1e-5))
+
+    @torch.no_grad()
+    def init_from_data(self, mean: np.ndarray, std: np.ndarray, log_eps: float, spectra: np.ndarray,
+                       envelopes: np.ndarray) -> None:
+        mean, std = (np.asarray(a, dtype=np.float64) for a in (mean, std))
+        if not mean.shape == std.shape == (self.height,):
+            raise ValueError(f"note head: mean and std must have shape ({self.height},)")
+        if spectra.shape != (self.n, self.rank, self.height) or envelopes.shape != (self.n, self.rank, self.frames):
+            raise ValueError(f"note head: spectra must be ({self.n}, {self.rank}, {self.height}) and envelopes "
+                             f"({self.n}, {self.rank}, {self.frames}), got {spectra.shape} and {envelopes.shape}")
+        self.mean.copy_(torch.as_tensor(mean)), self.std.copy_(torch.as_tensor(std))
+        self.eps.fill_(float(log_eps))
+        self.spectra.copy_(torch.as_tensor(spectra)), self.envelopes.copy_(torch.as_tensor(envelopes))
+        self.log_gain.zero_()  # onsets of about 1 are notes at the dictionary's velocity
+        self.log_floor.copy_(torch.as_tensor((mean - 1.0 * std) / LOG_SCALE))  # below most bins' mean
+
+    def floor(self) -> torch.Tensor:
+        """(H,) linear-magnitude floor added to every frame."""
+        return torch.exp(LOG_SCALE * self.log_floor)
+
+    def onsets(self, x: torch.Tensor) -> torch.Tensor:
+        """Features (B, C, W) -> strike strengths (B, N, W), >= 0, at most one per note in 5 frames."""
+        p = self.act(x)
+        q = torch.relu(p)
+        a = torch.relu(q - F.pad(q, (1, 0))[..., :-1])
+        keep = (a >= F.max_pool1d(a, self.ONSET_POOL, 1, self.ONSET_POOL // 2)).to(a.dtype)
+        return a * keep + self.LEAK * (p - p.detach())  # forward: a * keep; backward: also LEAK * dp
+
+    def magnitude(self, onsets: torch.Tensor) -> torch.Tensor:
+        """Strikes (B, N, W) -> linear magnitude (B, H, W), without the floor."""
+        b, _, w = onsets.shape
+        a = onsets * torch.exp(LOG_SCALE * self.log_gain)[:, None]
+        a = a.repeat_interleave(self.rank, dim=1)  # (B, N R, W)
+        kernel = self.envelopes.flip(-1).reshape(self.n * self.rank, 1, self.frames)
+        rings = F.conv1d(F.pad(a, (self.frames - 1, 0)), kernel, groups=self.n * self.rank)  # causal
+        return torch.einsum("bkrw,krh->bhw", rings.view(b, self.n, self.rank, w), self.spectra)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mag = self.magnitude(self.onsets(x)) + self.floor()[:, None]
+        z = (log_magnitude(mag.clamp_min(0.0), self.eps) - self.mean[:, None]) / self.std[:, None]
         return (z.clamp(-GAN_CLIP_STD, GAN_CLIP_STD) / GAN_CLIP_STD).unsqueeze(1)
 
 
