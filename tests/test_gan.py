@@ -415,6 +415,14 @@ def test_note_head_strikes_measured_notes_and_uses_the_dataset_image_map():
     assert torch.allclose(head.onsets(flat)[0, :, 0], torch.ones(head.n))
     with pytest.raises(ValueError, match="spectra"):
         head.init_from_data(mean, std, 1e-5, spectra[:, :1], env)
+    capped = NoteHead(8, h, k_frames, rank, max_strikes=3)
+    capped.load_state_dict(head.state_dict())
+    with torch.no_grad():
+        head.act.weight.normal_(generator=torch.Generator().manual_seed(1)), head.act.bias.fill_(0.5)
+        capped.act.load_state_dict(head.act.state_dict())  # most notes rise somewhere
+        free, few = head.onsets(x), capped.onsets(x)
+    assert (free > 0).sum(1).max() > 3 and (few > 0).sum(1).max() <= 3  # strikes per frame
+    assert torch.all((few == 0) | (few == free))  # the kept strikes are the unlimited head's
 
 
 def test_row_moment_loss_is_the_validation_moment_distance_with_a_gradient():

@@ -61,7 +61,8 @@ class FrameGenerator(nn.Module):
         if cfg.head == "harmonic":
             self.head = HarmonicHead(c, self.size[0], cfg.templates_per_key, cfg.free_templates, cfg.voices)
         elif cfg.head == "notes":
-            self.head = NoteHead(c, self.size[0], cfg.note_frames, cfg.note_rank, len(cfg.note_holds) or 1)
+            self.head = NoteHead(c, self.size[0], cfg.note_frames, cfg.note_rank, len(cfg.note_holds) or 1,
+                                 cfg.note_max_strikes)
         else:
             self.out = nn.Conv1d(c, self.size[0], 3, padding=1, padding_mode="replicate")
 
@@ -199,7 +200,8 @@ class NoteHead(nn.Module):
     - notes: N = 88 x ``holds`` (note index ``j * 88 + key`` for the j-th hold length of ``note_holds``);
     - onsets: a conv1x1 gives each note a "key down" level ``q = relu(p)`` (B, N, W) and the note is struck
       where the level rises, ``a_t = relu(q_t - q_{t-1})`` (``q_{-1} = 0``), kept only where it is the
-      maximum of its note within +-2 frames. Striking on rises rather than on the level itself matters: a
+      maximum of its note within +-2 frames and, with ``max_strikes`` > 0, among the ``max_strikes``
+      strongest strikes of its frame (a chord, not the keyboard). Striking on rises rather than on the level itself matters: a
       level held over a stretch of frames (the trunk upsamples by repetition) fired a strike every few
       frames (a buzz) and a whole chord at once; the first runs were made of such blocks. The backward pass
       also leaks ``LEAK`` of the gradient to ``p`` everywhere, so a note never struck still learns
@@ -218,9 +220,11 @@ class NoteHead(nn.Module):
     LEAK = 0.25
     ONSET_POOL = 5
 
-    def __init__(self, channels: int, height: int, frames: int, rank: int, holds: int = 1) -> None:
+    def __init__(self, channels: int, height: int, frames: int, rank: int, holds: int = 1,
+                 max_strikes: int = 0) -> None:
         super().__init__()
         self.height, self.frames, self.rank = int(height), int(frames), int(rank)
+        self.max_strikes = int(max_strikes)
         self.n = N_KEYS * int(holds)
         self.act = nn.Conv1d(channels, self.n, 1)
         with torch.no_grad():
@@ -254,11 +258,16 @@ class NoteHead(nn.Module):
         return torch.exp(LOG_SCALE * self.log_floor)
 
     def onsets(self, x: torch.Tensor) -> torch.Tensor:
-        """Features (B, C, W) -> strike strengths (B, N, W), >= 0, at most one per note in 5 frames."""
+        """Features (B, C, W) -> strike strengths (B, N, W), >= 0, at most one per note in 5 frames (and
+        ``max_strikes`` per frame)."""
         p = self.act(x)
         q = torch.relu(p)
         a = torch.relu(q - F.pad(q, (1, 0))[..., :-1])
-        keep = (a >= F.max_pool1d(a, self.ONSET_POOL, 1, self.ONSET_POOL // 2)).to(a.dtype)
+        keep = a >= F.max_pool1d(a, self.ONSET_POOL, 1, self.ONSET_POOL // 2)
+        if 0 < self.max_strikes < self.n:
+            top = torch.topk(a * keep, self.max_strikes, dim=1).indices  # (B, max_strikes, W)
+            keep = keep & torch.zeros_like(keep).scatter_(1, top, True)
+        keep = keep.to(a.dtype)
         return a * keep + self.LEAK * (p - p.detach())  # forward: a * keep; backward: also LEAK * dp
 
     def magnitude(self, onsets: torch.Tensor) -> torch.Tensor:
