@@ -423,6 +423,12 @@ def test_note_head_strikes_measured_notes_and_uses_the_dataset_image_map():
         free, few = head.onsets(x), capped.onsets(x)
     assert (free > 0).sum(1).max() > 3 and (few > 0).sum(1).max() <= 3  # strikes per frame
     assert torch.all((few == 0) | (few == free))  # the kept strikes are the unlimited head's
+    soft = NoteHead(8, h, k_frames, rank, max_level=0.5)
+    soft.load_state_dict(head.state_dict())
+    one = torch.zeros(1, head.n, 20)
+    one[0, 3, 2] = 100.0  # one very hard strike: capped at half a dictionary note
+    g3 = float(torch.exp(50 * head.log_gain[3].detach()))
+    torch.testing.assert_close(soft.magnitude(one), head.magnitude(one) * 0.5 * math.tanh(200 * g3) / (100 * g3))
 
 
 def test_row_moment_loss_is_the_validation_moment_distance_with_a_gradient():

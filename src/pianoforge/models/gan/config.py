@@ -61,6 +61,7 @@ class GanModelConfig:
     note_rank: int = 4  # framegan note head: NMF components per key (spectra x envelopes)
     note_velocity: int = 80  # framegan note head: MIDI velocity of the rendered dictionary notes
     note_max_strikes: int = 0  # framegan note head: most notes struck in one frame (0: no limit)
+    note_max_level: float = 0.0  # framegan note head: soft cap on gain x strike, in dictionary notes (0: none)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -76,6 +77,8 @@ class GanModelConfig:
         object.__setattr__(self, "note_holds", tuple(int(h) for h in self.note_holds))
         if any(not 1 <= h <= self.note_frames for h in self.note_holds):
             raise ConfigError(None, f"model.note_holds must lie in 1..note_frames, got {list(self.note_holds)}")
+        if self.note_max_level < 0:
+            raise ConfigError(None, f"model.note_max_level must be >= 0, got {self.note_max_level}")
         if self.note_max_strikes < 0:
             raise ConfigError(None, f"model.note_max_strikes must be >= 0, got {self.note_max_strikes}")
         if self.note_frames < 2 or self.note_rank < 1 or not 1 <= self.note_velocity <= 127:

@@ -62,7 +62,7 @@ class FrameGenerator(nn.Module):
             self.head = HarmonicHead(c, self.size[0], cfg.templates_per_key, cfg.free_templates, cfg.voices)
         elif cfg.head == "notes":
             self.head = NoteHead(c, self.size[0], cfg.note_frames, cfg.note_rank, len(cfg.note_holds) or 1,
-                                 cfg.note_max_strikes)
+                                 cfg.note_max_strikes, cfg.note_max_level)
         else:
             self.out = nn.Conv1d(c, self.size[0], 3, padding=1, padding_mode="replicate")
 
@@ -209,8 +209,9 @@ class NoteHead(nn.Module):
     - note ``D_n = sum_r spectra[n, r] (H) x envelopes[n, r] (K)``: the key struck at t = 0, held for its
       hold length and released, K = ``note_frames`` frames, rendered by FluidSynth with the data's
       soundfont and factorized to rank R (:mod:`pianoforge.audio.notes`); a fixed buffer, exported;
-    - magnitude ``m[:, t] = sum_n sum_tau gain_n a[n, t - tau] D_n[:, tau] + floor``: linear |STFT| in the
-      store's units; notes add in magnitude (as in NMF), ``gain`` (N,) and ``floor`` (H,) are learned;
+    - magnitude ``m[:, t] = sum_n sum_tau s_n[t - tau] D_n[:, tau] + floor`` with ``s = gain_n a`` (or,
+      with ``max_level`` L > 0, ``L tanh(gain_n a / L)``): linear |STFT| in the store's units; notes add in
+      magnitude (as in NMF), ``gain`` (N,) and ``floor`` (H,) are learned;
     - image ``clamp((log(m + eps) - mean) / (3 std), -1, 1)``: the dataset's own map, as HarmonicHead.
 
     So every sound the generator makes is a piano note the soundfont would play; what it learns is the
@@ -221,10 +222,10 @@ class NoteHead(nn.Module):
     ONSET_POOL = 5
 
     def __init__(self, channels: int, height: int, frames: int, rank: int, holds: int = 1,
-                 max_strikes: int = 0) -> None:
+                 max_strikes: int = 0, max_level: float = 0.0) -> None:
         super().__init__()
         self.height, self.frames, self.rank = int(height), int(frames), int(rank)
-        self.max_strikes = int(max_strikes)
+        self.max_strikes, self.max_level = int(max_strikes), float(max_level)
         self.n = N_KEYS * int(holds)
         self.act = nn.Conv1d(channels, self.n, 1)
         with torch.no_grad():
@@ -274,6 +275,8 @@ class NoteHead(nn.Module):
         """Strikes (B, N, W) -> linear magnitude (B, H, W), without the floor."""
         b, _, w = onsets.shape
         a = onsets * torch.exp(LOG_SCALE * self.log_gain)[:, None]
+        if self.max_level > 0:  # soft cap: no strike louder than max_level dictionary notes
+            a = self.max_level * torch.tanh(a / self.max_level)
         a = a.repeat_interleave(self.rank, dim=1)  # (B, N R, W)
         kernel = self.envelopes.flip(-1).reshape(self.n * self.rank, 1, self.frames)
         rings = F.conv1d(F.pad(a, (self.frames - 1, 0)), kernel, groups=self.n * self.rank)  # causal
