@@ -17,11 +17,13 @@ Shapes (``n = n_layers``, ``w0 = W / 2**n``, ``C = channels``):
   logit per patch, mean over patches, added to the score. Spectral normalization on every layer (Miyato
   et al. 2018); trained with the hinge loss.
 
-``model.head``: ``"direct"`` (above: a conv k=3 from ``C`` to H bins, tanh) or ``"harmonic"``
+``model.head``: ``"direct"`` (above: a conv k=3 from ``C`` to H bins, tanh), ``"harmonic"``
 (:class:`HarmonicHead`: the features drive nonnegative activations of a bank of spectral templates, one or
 more per piano key with harmonic partials plus a few free ones, summed in linear magnitude and mapped to
-the image with the dataset's own log + per-bin normalization). The harmonic head needs the data: the
-trainer calls :meth:`FrameGenerator.init_from_data` on a fresh generator; a checkpoint restores it.
+the image with the dataset's own log + per-bin normalization), or ``"notes"`` (:class:`NoteHead`, preset
+``notegan``: the features strike piano notes measured from the data's soundfont, summed the same way).
+These heads need the data: the trainer calls :meth:`FrameGenerator.init_from_data` on a fresh generator;
+a checkpoint restores it.
 """
 
 from __future__ import annotations
