@@ -119,12 +119,11 @@ def spectral_moment_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean over frequency rows of ``|mean_a - mean_b| + |std_a - std_b|``, each row's moments taken over
     samples and frames of two image sets (N, 1, H, W): how far generated spectra are from real ones on
     average (0 = same per-bin level and spread; in the normalized [-1, 1] units)."""
-    xa, xb = a.detach().double().transpose(0, 2).flatten(1), b.detach().double().transpose(0, 2).flatten(1)
-    return float(((xa.mean(1) - xb.mean(1)).abs() + (xa.std(1, unbiased=False) - xb.std(1, unbiased=False)).abs()).mean())
+    return float(row_moment_loss(a.detach().double(), b.double()))
 
 
 def row_moment_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """Differentiable :func:`spectral_moment_distance` for the generator (a feature-matching term, after
+    """:func:`spectral_moment_distance` as a differentiable tensor, for the generator (a feature-matching term, after
     Salimans et al. 2016): mean over rows of ``|mean_f - mean_r| + |std_f - std_r|``, moments over samples
     and frames of (B, 1, H, W) images; ``real`` is detached. Scalar tensor, normalized [-1, 1] units."""
     xf, xr = fake.transpose(0, 2).flatten(1), real.detach().transpose(0, 2).flatten(1)

@@ -107,11 +107,11 @@ def image_geometry(preset: Preset) -> tuple[tuple[int, int], tuple[int, int]]:
     except ConfigError as e:
         raise ConfigError(f"preset {preset.name}", e.problem) from e
     h, w = int(size[0]), int(size[1])
-    if cfg.head == "notes" and (not (h == grid[0] or drops_nyquist(size, grid)) or w != grid[1]):
+    if cfg.head == "notes" and (not rows_are_bins(size, grid) or w != grid[1]):
         # the note head adds notes on the STFT grid (FrameGenerator's NoteHead)
         raise ConfigError(f"preset {preset.name}", f"model.head=notes needs an image on the STFT grid ({grid[0]} "
                                                    f"or {grid[0] - 1} bins x {grid[1]} frames), not {h} x {w}")
-    return (int(size[0]), int(size[1])), grid
+    return (h, w), grid
 
 
 def check_gan_store(store: FeatureStore, preset: Preset) -> None:
@@ -175,6 +175,11 @@ def _frozen(module: nn.Module) -> Iterator[None]:
             p.requires_grad_(f)
 
 
+def rows_are_bins(size: tuple[int, int], grid: tuple[int, int]) -> bool:
+    """Whether the image rows of ``size = (H, W)`` are the STFT bins of ``grid`` (all, or all but Nyquist)."""
+    return int(size[0]) == int(grid[0]) or drops_nyquist(size, grid)
+
+
 def image_row_moments(normalizer, preset: Preset, size: tuple[int, int],
                       grid: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per image row (H,): the dataset mean and std of the log-magnitude and the centre frequency in Hz.
@@ -183,8 +188,7 @@ def image_row_moments(normalizer, preset: Preset, size: tuple[int, int],
     otherwise the bilinear resize (``align_corners=True``) puts row i at bin ``i (bins - 1) / (H - 1)``.
     """
     h, bins = int(size[0]), int(grid[0])
-    rows_are_bins = h == bins or drops_nyquist(size, grid)
-    pos = np.arange(h, dtype=np.float64) if rows_are_bins else np.linspace(0.0, bins - 1.0, h)
+    pos = np.arange(h, dtype=np.float64) if rows_are_bins(size, grid) else np.linspace(0.0, bins - 1.0, h)
     idx = np.arange(bins, dtype=np.float64)
     hz = pos * preset.audio.sample_rate / preset.audio.n_fft
     return np.interp(pos, idx, normalizer.mean), np.interp(pos, idx, normalizer.std), hz

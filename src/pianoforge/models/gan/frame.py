@@ -101,7 +101,29 @@ LOG_SCALE = 50.0
 """Harmonic head: log-domain parameters are stored / LOG_SCALE (a per-parameter learning-rate multiplier)."""
 
 
-class HarmonicHead(nn.Module):
+class _MagnitudeToImage(nn.Module):
+    """Base of the harmonic and note heads: a linear magnitude (B, H, W) -> image (B, 1, H, W) in [-1, 1]
+    by ``Normalizer.to_unit(log(m + eps))``, with the training moments held as buffers ``mean``, ``std``
+    (H,) and ``eps`` (exported with the weights, set by :meth:`set_moments`)."""
+
+    def __init__(self, height: int) -> None:
+        super().__init__()
+        self.height = int(height)
+        self.register_buffer("mean", torch.zeros(self.height))
+        self.register_buffer("std", torch.ones(self.height))
+        self.register_buffer("eps", torch.tensor(1e-5))
+
+    @torch.no_grad()
+    def set_moments(self, mean: np.ndarray, std: np.ndarray, log_eps: float) -> None:
+        self.mean.copy_(torch.as_tensor(mean)), self.std.copy_(torch.as_tensor(std))
+        self.eps.fill_(float(log_eps))
+
+    def to_image(self, mag: torch.Tensor) -> torch.Tensor:
+        z = (log_magnitude(mag, self.eps) - self.mean[:, None]) / self.std[:, None]
+        return (z.clamp(-GAN_CLIP_STD, GAN_CLIP_STD) / GAN_CLIP_STD).unsqueeze(1)
+
+
+class HarmonicHead(_MagnitudeToImage):
     """Features (B, C, W) -> image (B, 1, H, W) in [-1, 1] through nonnegative spectral templates.
 
     - activations ``a = sum_v softplus(l_v0) * softmax_k(l_vk)``: a conv1x1 gives ``voices`` x (K + 1)
@@ -124,9 +146,9 @@ class HarmonicHead(nn.Module):
     """
 
     def __init__(self, channels: int, height: int, per_key: int, n_free: int, voices: int = 1) -> None:
-        super().__init__()
+        super().__init__(height)
         self.k = N_KEYS * int(per_key) + int(n_free)
-        self.per_key, self.n_free, self.height, self.voices = int(per_key), int(n_free), int(height), int(voices)
+        self.per_key, self.n_free, self.voices = int(per_key), int(n_free), int(voices)
         self.act = nn.Conv1d(channels, self.voices * (self.k + 1), 1)
         with torch.no_grad():
             w = self.act.weight.view(self.voices, self.k + 1, channels, 1)
@@ -139,17 +161,13 @@ class HarmonicHead(nn.Module):
         self.log_t = nn.Parameter(torch.zeros(self.k, self.height))
         self.log_gain = nn.Parameter(torch.zeros(()))
         self.log_floor = nn.Parameter(torch.full((self.height,), -5.0 / LOG_SCALE))
-        self.register_buffer("mean", torch.zeros(self.height))
-        self.register_buffer("std", torch.ones(self.height))
-        self.register_buffer("eps", torch.tensor(1e-5))
 
     @torch.no_grad()
     def init_from_data(self, mean: np.ndarray, std: np.ndarray, row_hz: np.ndarray, log_eps: float) -> None:
         mean, std, row_hz = (np.asarray(a, dtype=np.float64) for a in (mean, std, row_hz))
         if not mean.shape == std.shape == row_hz.shape == (self.height,):
             raise ValueError(f"harmonic head: mean, std and row_hz must have shape ({self.height},)")
-        self.mean.copy_(torch.as_tensor(mean)), self.std.copy_(torch.as_tensor(std))
-        self.eps.fill_(float(log_eps))
+        self.set_moments(mean, std, log_eps)
         step = float(row_hz[1] - row_hz[0]) if self.height > 1 else 1.0
         t = np.full((self.k, self.height), 1e-3)
         for key in range(N_KEYS):
@@ -190,13 +208,10 @@ class HarmonicHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mag = torch.einsum("bkw,kh->bhw", self.activations(x), self.templates()) * self.gain()
-        mag = mag + self.floor()[:, None]
-        # Normalizer.to_unit with the training moments held as buffers (exported with the weights)
-        z = (log_magnitude(mag, self.eps) - self.mean[:, None]) / self.std[:, None]
-        return (z.clamp(-GAN_CLIP_STD, GAN_CLIP_STD) / GAN_CLIP_STD).unsqueeze(1)
+        return self.to_image(mag + self.floor()[:, None])
 
 
-class NoteHead(nn.Module):
+class NoteHead(_MagnitudeToImage):
     """Features (B, C, W) -> image (B, 1, H, W) in [-1, 1] by striking measured piano notes.
 
     - notes: N = 88 x ``holds`` (note index ``j * 88 + key`` for the j-th hold length of ``note_holds``);
@@ -225,8 +240,8 @@ class NoteHead(nn.Module):
 
     def __init__(self, channels: int, height: int, frames: int, rank: int, holds: int = 1,
                  max_strikes: int = 0, max_level: float = 0.0) -> None:
-        super().__init__()
-        self.height, self.frames, self.rank = int(height), int(frames), int(rank)
+        super().__init__(height)
+        self.frames, self.rank = int(frames), int(rank)
         self.max_strikes, self.max_level = int(max_strikes), float(max_level)
         self.n = N_KEYS * int(holds)
         self.act = nn.Conv1d(channels, self.n, 1)
@@ -237,9 +252,6 @@ class NoteHead(nn.Module):
         self.register_buffer("envelopes", torch.zeros(self.n, self.rank, self.frames))
         self.log_gain = nn.Parameter(torch.zeros(self.n))
         self.log_floor = nn.Parameter(torch.full((self.height,), -5.0 / LOG_SCALE))
-        self.register_buffer("mean", torch.zeros(self.height))
-        self.register_buffer("std", torch.ones(self.height))
-        self.register_buffer("eps", torch.tensor(1e-5))
 
     @torch.no_grad()
     def init_from_data(self, mean: np.ndarray, std: np.ndarray, log_eps: float, spectra: np.ndarray,
@@ -250,8 +262,7 @@ class NoteHead(nn.Module):
         if spectra.shape != (self.n, self.rank, self.height) or envelopes.shape != (self.n, self.rank, self.frames):
             raise ValueError(f"note head: spectra must be ({self.n}, {self.rank}, {self.height}) and envelopes "
                              f"({self.n}, {self.rank}, {self.frames}), got {spectra.shape} and {envelopes.shape}")
-        self.mean.copy_(torch.as_tensor(mean)), self.std.copy_(torch.as_tensor(std))
-        self.eps.fill_(float(log_eps))
+        self.set_moments(mean, std, log_eps)
         self.spectra.copy_(torch.as_tensor(spectra)), self.envelopes.copy_(torch.as_tensor(envelopes))
         self.log_gain.zero_()  # onsets of about 1 are notes at the dictionary's velocity
         self.log_floor.copy_(torch.as_tensor((mean - 1.0 * std) / LOG_SCALE))  # below most bins' mean
@@ -285,9 +296,7 @@ class NoteHead(nn.Module):
         return torch.einsum("bkrw,krh->bhw", rings.view(b, self.n, self.rank, w), self.spectra)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mag = self.magnitude(self.onsets(x)) + self.floor()[:, None]
-        z = (log_magnitude(mag.clamp_min(0.0), self.eps) - self.mean[:, None]) / self.std[:, None]
-        return (z.clamp(-GAN_CLIP_STD, GAN_CLIP_STD) / GAN_CLIP_STD).unsqueeze(1)
+        return self.to_image(self.magnitude(self.onsets(x)) + self.floor()[:, None])
 
 
 class FrameCritic(nn.Module):
