@@ -74,24 +74,33 @@ class ScoreConfig:
     note's onset velocity / 127 on every frame it is held), optionally ``2 x 88`` envelope channels (per
     key, ``exp(-seconds since the onset / ENVELOPE_ATTACK_S)`` while held, then ``exp(-seconds since the
     release / ENVELOPE_RELEASE_S)`` until the key is struck again; see
-    :func:`pianoforge.midi.encoding.envelopes`) and ``1`` sustain-pedal channel (always last).
+    :func:`pianoforge.midi.encoding.envelopes`), optionally ``3 x 88`` note-state channels (age since the
+    key's last strike, age since that note stopped sounding under key *and* pedal, and its velocity / 127;
+    see :func:`pianoforge.midi.encoding.note_state`) and ``1`` sustain-pedal channel (always last).
     """
 
     velocity: bool = True
     pedal: bool = True
     pedal_extend: bool = False  # lengthen notes while the sustain pedal is down before encoding
     envelopes: bool = False  # note-age and release-age envelopes computed over the whole piece
+    note_state: bool = False  # per key: age since the last strike, sounding-release age, last velocity
 
     @property
     def n_channels(self) -> int:
         return (2 * N_KEYS + (N_KEYS if self.velocity else 0) + (2 * N_KEYS if self.envelopes else 0)
-                + (1 if self.pedal else 0))
+                + (3 * N_KEYS if self.note_state else 0) + (1 if self.pedal else 0))
 
 
 ENVELOPE_ATTACK_S = 1.0
 """Time constant (s) of the note-age envelope channels: how a held note's age is shown to the model."""
 ENVELOPE_RELEASE_S = 0.5
 """Time constant (s) of the release-age envelope channels (time since the key was released)."""
+NOTE_AGE_S = 4.0
+"""Time constant (s) of the note-state age channels: ``exp(-seconds since the key's last strike / 4 s)``,
+kept through the release until the key is struck again (float16 stores resolve it to about a minute)."""
+NOTE_RELEASE_S = 1.0
+"""Time constant (s) of the note-state release channels: ``exp(-seconds since the note stopped sounding /
+1 s)``, where a note sounds while its key is held or the sustain pedal holds it (FluidSynth's behaviour)."""
 
 
 @dataclass(frozen=True)

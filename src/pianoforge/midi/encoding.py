@@ -2,8 +2,8 @@
 
 Output of :func:`encode`: float32 (frames, channels) with the layout of
 :class:`~pianoforge.config.ScoreConfig` — ``[0:88]`` struck, ``[88:176]`` held, ``[176:264]`` velocity
-(if enabled), then 88 note-age and 88 release-age envelopes (if enabled), last channel sustain pedal (if
-enabled). Frame ``k`` covers ``[k, k + 1) / frame_rate``
+(if enabled), then 88 note-age and 88 release-age envelopes (if enabled), then 3 x 88 note-state channels (if
+enabled: strike age, sounding-release age, last velocity), last channel sustain pedal (if enabled). Frame ``k`` covers ``[k, k + 1) / frame_rate``
 seconds; an event at time ``t`` falls in frame ``floor(t * frame_rate)``.
 
 Differences from the Lan et al. code, on purpose: onsets come from the note list, so a key re-struck with
@@ -17,7 +17,15 @@ import math
 
 import numpy as np
 
-from pianoforge.config import ENVELOPE_ATTACK_S, ENVELOPE_RELEASE_S, LOWEST_PITCH, N_KEYS, ScoreConfig
+from pianoforge.config import (
+    ENVELOPE_ATTACK_S,
+    ENVELOPE_RELEASE_S,
+    LOWEST_PITCH,
+    N_KEYS,
+    NOTE_AGE_S,
+    NOTE_RELEASE_S,
+    ScoreConfig,
+)
 from pianoforge.midi.score import Note, Score, make_score
 
 ONSET = slice(0, N_KEYS)
@@ -52,6 +60,53 @@ def envelopes(onset: np.ndarray, held: np.ndarray, frame_rate: float) -> tuple[n
     rel = np.where(~held_b & np.isfinite(last_held),
                    np.exp(-(idx - last_held) / (ENVELOPE_RELEASE_S * frame_rate)), 0.0)
     return attack.astype(np.float32), rel.astype(np.float32)
+
+
+def note_state_slices(cfg: ScoreConfig) -> tuple[slice, slice, slice] | None:
+    """(strike-age, release-age, velocity) note-state channel slices, or None when the config has none."""
+    if not cfg.note_state:
+        return None
+    start = 2 * N_KEYS + (N_KEYS if cfg.velocity else 0) + (2 * N_KEYS if cfg.envelopes else 0)
+    return tuple(slice(start + i * N_KEYS, start + (i + 1) * N_KEYS) for i in range(3))  # type: ignore[return-value]
+
+
+def note_state(score: Score, frame_rate: float, n_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per key, what the key's latest note is doing in every frame: three (n_frames, 88) float32 arrays.
+
+    - ``age[f, k] = exp(-(f - a) / (NOTE_AGE_S * frame_rate))`` from the frame ``a`` of the key's latest
+      strike until its next strike (through the release: unlike the envelopes, it does not stop when the key
+      goes up), 0 before the key's first strike;
+    - ``release[f, k] = exp(-(f - e) / (NOTE_RELEASE_S * frame_rate))`` from the frame ``e`` where that note
+      stops *sounding* (its key is up and the sustain pedal does not hold it,
+      :meth:`~pianoforge.midi.score.Score.with_pedal_extension`) until the next strike; 0 while it sounds;
+    - ``velocity[f, k]``: that note's velocity / 127, from its strike until the next strike.
+
+    Computed over the whole piece, so a window cut anywhere knows each sounding note's age, loudness and
+    release, which is all a sampled piano's note depends on. Ages are exact to a frame: a model reads them
+    back as ``-tau * log(channel)``.
+    """
+    sounding = score.with_pedal_extension()
+    age = np.zeros((n_frames, N_KEYS), dtype=np.float64)
+    rel = np.zeros((n_frames, N_KEYS), dtype=np.float64)
+    vel = np.zeros((n_frames, N_KEYS), dtype=np.float32)
+    by_key: dict[int, list[tuple[int, int, int]]] = {}
+    for n in sounding.notes:
+        a = _frame(n.start, frame_rate)
+        if a < n_frames:
+            by_key.setdefault(n.pitch - LOWEST_PITCH, []).append((a, max(a + 1, _frame(n.end, frame_rate)), n.velocity))
+    ta, tr = NOTE_AGE_S * frame_rate, NOTE_RELEASE_S * frame_rate
+    for k, notes in by_key.items():
+        notes.sort()
+        for i, (a, e, v) in enumerate(notes):
+            nxt = notes[i + 1][0] if i + 1 < len(notes) else n_frames
+            if nxt <= a:
+                continue  # two strikes in one frame: the later one wins
+            idx = np.arange(a, nxt, dtype=np.float64)
+            age[a:nxt, k] = np.exp(-(idx - a) / ta)
+            vel[a:nxt, k] = v / 127.0
+            e = min(max(e, a + 1), nxt)
+            rel[e:nxt, k] = np.exp(-(idx[e - a:] - e) / tr)
+    return age.astype(np.float32), rel.astype(np.float32), vel
 
 
 def pedal_channel(cfg: ScoreConfig) -> int | None:
@@ -93,6 +148,9 @@ def encode(score: Score, cfg: ScoreConfig, frame_rate: float, n_frames: int | No
     env = envelope_slices(cfg)
     if env is not None:
         x[:, env[0]], x[:, env[1]] = envelopes(x[:, ONSET], x[:, HELD], frame_rate)
+    ns = note_state_slices(cfg)
+    if ns is not None:
+        x[:, ns[0]], x[:, ns[1]], x[:, ns[2]] = note_state(score, frame_rate, n_frames)
     pc = pedal_channel(cfg)
     if pc is not None:
         for s, e in score.pedal:

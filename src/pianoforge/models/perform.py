@@ -29,10 +29,12 @@ from torch import nn
 
 from pianoforge.audio.loudness import equal_loudness_gain
 from pianoforge.audio.spectral import Normalizer, istft, log_magnitude, stft
-from pianoforge.config import AudioConfig
+from pianoforge.config import N_KEYS, AudioConfig, ScoreConfig
 from pianoforge.models.blocks import Recurrent, ResConv, TimeDistributedMLP
+from pianoforge.models.note_synth import NoteSynthHead
 
 OUTPUTS = ("logmag", "logmag_el", "complex", "time")
+HEADS = ("dense", "notes")
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,29 @@ class PerformModelConfig:
     post_dense_layers: int = 0  # dense layers between the core and the output head
     dropout: float = 0.0
     el_phon: float = 60.0  # loudness level of the ISO 226 contour used by ``logmag_el``
+    # head "notes" (models/note_synth.py): learned per-key templates mixed by per-note excitations; the
+    # layers above then form an optional residual trunk (note_residual) instead of the whole network
+    head: str = "dense"
+    note_rank: int = 8  # power templates per key
+    note_hidden: int = 64  # width of the excitation MLP (shared by all keys)
+    note_embed: int = 16  # learned key embedding fed to the MLP
+    note_release_cutoff: float = 1.5  # seconds into its release after which a note is silent (FluidR3: < 1.25 s)
+    note_residual: bool = False  # add a per-bin log-magnitude correction from the trunk
+    note_channels: int = -1  # first note-state channel of the input (set from the score config)
+    velocity_channels: int = -1  # first velocity channel of the input (-1: none; set from the score config)
 
     def __post_init__(self) -> None:
         if self.output not in OUTPUTS:
             raise ValueError(f"unknown model output {self.output!r} (one of {', '.join(OUTPUTS)})")
+        if self.head not in HEADS:
+            raise ValueError(f"unknown model head {self.head!r} (one of {', '.join(HEADS)})")
+        if self.head == "notes":
+            if self.output != "logmag":
+                raise ValueError("model.head notes needs model.output logmag")
+            if self.note_channels < 0 or self.note_channels + 3 * N_KEYS > self.in_channels:
+                raise ValueError("model.head notes needs the score's note-state channels (score.note_state: true)")
+            if self.note_rank < 1 or self.note_hidden < 1 or self.note_embed < 1 or self.note_release_cutoff <= 0:
+                raise ValueError("model.note_rank, note_hidden, note_embed and note_release_cutoff must be > 0")
         if self.rnn not in ("gru", "lstm", "none"):
             raise ValueError(f"unknown rnn {self.rnn!r} (gru, lstm or none)")
 
@@ -94,7 +115,15 @@ class PerformModel(nn.Module):
         else:
             self.core = nn.Identity()
         self.post = TimeDistributedMLP(cfg.post_dense_layers, width, cfg.dense_units, cfg.dropout)
-        self.head = nn.Linear(self.post.out_dim, self.out_dim)
+        if cfg.head == "notes":
+            n0 = cfg.note_channels
+            slices = (slice(n0, n0 + N_KEYS), slice(n0 + N_KEYS, n0 + 2 * N_KEYS), slice(n0 + 2 * N_KEYS, n0 + 3 * N_KEYS))
+            vel = slice(cfg.velocity_channels, cfg.velocity_channels + N_KEYS) if cfg.velocity_channels >= 0 else None
+            self.head: nn.Module = NoteSynthHead(audio, slices, vel, cfg.note_rank, cfg.note_hidden, cfg.note_embed,
+                                                 cfg.note_release_cutoff,
+                                                 self.post.out_dim if cfg.note_residual else 0)
+        else:
+            self.head = nn.Linear(self.post.out_dim, self.out_dim)
         norm = normalizer or Normalizer(np.full(bins, math.log(audio.log_eps) / 2), np.ones(bins))
         self.register_buffer("mean", torch.as_tensor(norm.mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(norm.std, dtype=torch.float32))
@@ -104,6 +133,11 @@ class PerformModel(nn.Module):
     # -- network ------------------------------------------------------------------------------------
     def forward(self, score: torch.Tensor) -> torch.Tensor:
         """(B, T, in_channels) frame encoding -> (B, T, out_dim) raw output (see module docstring)."""
+        if self.cfg.head == "notes":
+            trunk = None
+            if self.cfg.note_residual:
+                trunk = self.post(self.core(self.convs(self.proj(self.dense(score)))))
+            return (self.head(score, trunk) - self.mean) / self.std
         h = self.convs(self.proj(self.dense(score)))
         return self.head(self.post(self.core(h)))
 
@@ -167,8 +201,15 @@ class PerformModel(nn.Module):
 
 
 def build_perform_model(model_dict: dict[str, Any], audio: AudioConfig, in_channels: int,
-                        normalizer: Normalizer | None = None) -> PerformModel:
-    """Build from a preset's ``model`` section (``in_channels`` comes from the score config)."""
+                        normalizer: Normalizer | None = None, score: ScoreConfig | None = None) -> PerformModel:
+    """Build from a preset's ``model`` section (``in_channels`` comes from the score config; ``score``, when
+    given, tells the ``notes`` head where the note-state and velocity channels are)."""
     d = {k: v for k, v in model_dict.items() if k != "kind"}
     d["in_channels"] = in_channels
+    if score is not None and d.get("head") == "notes":
+        from pianoforge.midi.encoding import VELOCITY, note_state_slices
+
+        ns = note_state_slices(score)
+        d["note_channels"] = ns[0].start if ns else -1
+        d["velocity_channels"] = VELOCITY.start if score.velocity else -1
     return PerformModel(PerformModelConfig.from_dict(d), audio, normalizer)

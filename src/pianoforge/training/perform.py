@@ -23,7 +23,7 @@ from pianoforge.models.perform import build_perform_model
 from pianoforge.training.loop import LoopSettings, TaskFactory, launch, prepare_run
 
 DEFAULT_TRAIN = {"batch_size": 16, "lr": 1e-3, "losses": {"lms": 1.0}, "grad_clip": None, "max_epochs": 100,
-                 "weight_decay": 0.0, "early_stop_patience": 20}
+                 "weight_decay": 0.0, "early_stop_patience": 20, "template_lr_scale": 1.0}
 
 
 def check_store(store: FeatureStore, preset: Preset) -> None:
@@ -51,13 +51,21 @@ class PerformTask:
         tr = {**DEFAULT_TRAIN, **preset.train}
         self.train_cfg = tr
         self.weights = {k: float(v) for k, v in tr["losses"].items()}
-        self.model = build_perform_model(preset.model, preset.audio, preset.score.n_channels, store.normalizer)
+        self.model = build_perform_model(preset.model, preset.audio, preset.score.n_channels, store.normalizer,
+                                         score=preset.score)
         check_losses(self.weights, self.model.cfg.output)
+        if self.model.cfg.head == "notes":
+            self._init_templates(store)
         if tr.get("init_from"):
             self._init_from(Path(tr["init_from"]))
         self.model.to(device)
         self.net = self.model
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=float(tr["lr"]), weight_decay=float(tr["weight_decay"]))
+        lr = float(tr["lr"])
+        templates = [p for n, p in self.model.named_parameters() if n == "head.theta"]
+        rest = [p for n, p in self.model.named_parameters() if n != "head.theta"]
+        groups = [{"params": rest}] + ([{"params": templates, "lr": lr * float(tr["template_lr_scale"])}]
+                                       if templates else [])
+        self.opt = torch.optim.Adam(groups, lr=lr, weight_decay=float(tr["weight_decay"]))
         # Training examples take their length and stride from the *training* preset (so data.example_seconds
         # can be varied on one store: the example-duration experiment); validation keeps the store's fixed
         # windows, so validation errors stay comparable across example durations.
@@ -66,6 +74,17 @@ class PerformTask:
                                              d.stride_frames(preset.audio))
         val = PerformExamples(store, "validation")
         self.val_dataset = val if len(val) else None
+
+    def _init_templates(self, store: FeatureStore) -> None:
+        """The notes head's templates start from the training audio: each key's mean spectrum where it
+        sounds alone (deterministic: every training piece, in store order)."""
+        frames = []
+        for p in store.pieces("train"):
+            arr = store.arrays(p["piece_id"])
+            frames.append((arr.score, arr.spec))
+        n = self.model.head.init_from_store(frames)
+        print(f"[train] notes head: {n} of 88 key templates initialised from training audio "
+              f"(the rest start as harmonic combs)", flush=True)
 
     def _init_from(self, path: Path) -> None:
         """Fine-tuning: start from an inference checkpoint of the same model configuration (a resumed run then

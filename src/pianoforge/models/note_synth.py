@@ -1,0 +1,187 @@
+"""A perform output head that plays notes: learned per-key spectral templates mixed by per-note excitations.
+
+A sampled piano (and, to a good approximation, a real one) is a sum of notes, each a function of its key,
+its velocity, how long ago it was struck and how long ago it stopped sounding. :class:`NoteSynthHead`
+builds the spectrogram that way, so sharp harmonics and true silence between them come by construction
+instead of being regressed bin by bin:
+
+    P(t, f) = sum_k sum_r  w[t, k, r] * T[k, r, f]          (power, |X|^2, store units)
+    logmag(t, f) = log(sqrt(P(t, f)) + eps)  [+ residual(t, f) from the trunk, optional]
+
+- ``T[k, r, f] = exp(2 theta[k, r, f])``: ``rank`` learned power spectra per key (88 x rank x bins),
+  initialised as harmonic combs at the key's equal-tempered pitch and then *learned from the training audio*
+  (:meth:`NoteSynthHead.init_from_store` replaces the combs by the mean spectra of frames where the key
+  sounds alone, when the store has such frames); nothing reads a soundfont.
+- ``w[t, k, r] = exp(2 g)``, ``g = MLP(note features of key k at frame t, key embedding)``: one small MLP
+  shared by all keys, evaluated only where a key sounds (its latest strike's note is held, held by the
+  pedal, or less than ``release_cutoff_s`` into its release, or it is struck within the next two frames).
+  The note features come from the score's note-state channels (:func:`pianoforge.midi.encoding.note_state`):
+  log and linear strike age, released flag, log and linear release age, velocity, the strikes and
+  velocities of the next two frames (the analysis window sees a note one or two frames before its strike
+  frame), pitch, and the frame's number of sounding keys.
+
+Power adds across notes because their phases are unrelated; a frame's expected log-magnitude is then
+a function of the power sum, which the templates' levels absorb.
+
+Shapes: ``forward(score (B, T, C), trunk (B, T, H) | None) -> (B, T, bins)`` natural-log magnitude (not
+normalized). Cost: one (B*T, 88*rank) x (88*rank, bins) product plus the MLP on the sounding rows only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from pianoforge.config import LOWEST_PITCH, N_KEYS, NOTE_AGE_S, NOTE_RELEASE_S, AudioConfig
+
+N_FEATURES = 11
+"""Per-note input features of the excitation MLP (see :meth:`NoteSynthHead.features`)."""
+FLOOR = 1e-12
+"""Added to the power before the square root (keeps the gradient finite at silence)."""
+
+
+def harmonic_combs(audio: AudioConfig, rank: int, partials: int = 40) -> np.ndarray:
+    """(88, rank, bins) float32 power templates: harmonic combs at each key's pitch, component ``r``
+    tilted by ``-6 (r + 1) dB`` per octave, each bin floored at -80 dB of the template's peak."""
+    bins = audio.n_bins
+    hz_per_bin = audio.sample_rate / audio.n_fft
+    out = np.zeros((N_KEYS, rank, bins), dtype=np.float64)
+    f = np.arange(bins) * hz_per_bin
+    for k in range(N_KEYS):
+        f0 = 440.0 * 2.0 ** ((k + LOWEST_PITCH - 69) / 12.0)
+        for n in range(1, partials + 1):
+            fn = n * f0
+            if fn >= audio.sample_rate / 2:
+                break
+            lobe = np.clip(1.0 - np.abs(f - fn) / (2.0 * hz_per_bin), 0.0, None) ** 2  # Hann main lobe, 4 bins
+            for r in range(rank):
+                out[k, r] += lobe * n ** (-2.0 * (r + 1) / 2.0)
+    peak = out.max(axis=-1, keepdims=True)
+    out = np.maximum(out / np.maximum(peak, 1e-30), 1e-8)
+    return out.astype(np.float32)
+
+
+class NoteSynthHead(nn.Module):
+    def __init__(self, audio: AudioConfig, note_slices: tuple[slice, slice, slice], velocity_slice: slice | None,
+                 rank: int = 8, hidden: int = 64, embed: int = 16, release_cutoff_s: float = 1.5,
+                 trunk_dim: int = 0, init_level: float = 0.0) -> None:
+        super().__init__()
+        self.audio = audio
+        self.rank = rank
+        self.age_sl, self.rel_sl, self.vel_sl = note_slices
+        self.onset_sl = slice(0, N_KEYS)
+        self.strike_vel_sl = velocity_slice
+        self.release_cutoff_s = float(release_cutoff_s)
+        combs = harmonic_combs(audio, rank)
+        self.theta = nn.Parameter(torch.from_numpy(0.5 * np.log(combs)))  # (88, rank, bins) log-amplitude
+        self.key_embed = nn.Embedding(N_KEYS, embed)
+        nn.init.normal_(self.key_embed.weight, std=0.1)
+        self.mlp = nn.Sequential(nn.Linear(N_FEATURES + embed, hidden), nn.GELU(), nn.Linear(hidden, hidden),
+                                 nn.GELU(), nn.Linear(hidden, rank))
+        last = self.mlp[-1]
+        nn.init.normal_(last.weight, std=0.01)
+        nn.init.constant_(last.bias, init_level)
+        self.residual = nn.Linear(trunk_dim, audio.n_bins) if trunk_dim else None
+        if self.residual is not None:
+            nn.init.zeros_(self.residual.weight)
+            nn.init.zeros_(self.residual.bias)
+
+    # -- note features ------------------------------------------------------------------------------
+    def features(self, score: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, C) encoding -> features (B, T, 88, N_FEATURES) and the sounding mask (B, T, 88) bool."""
+        fr = self.audio.frame_rate
+        age_c, rel_c, vel = score[..., self.age_sl], score[..., self.rel_sl], score[..., self.vel_sl]
+        struck = age_c > 0
+        age = -NOTE_AGE_S * torch.log(age_c.clamp_min(1e-30))  # seconds since the latest strike
+        released = rel_c > 0
+        rel = torch.where(released, -NOTE_RELEASE_S * torch.log(rel_c.clamp_min(1e-30)), torch.zeros_like(rel_c))
+        onset = score[..., self.onset_sl]
+        svel = score[..., self.strike_vel_sl] if self.strike_vel_sl is not None else onset
+        nxt = [torch.nn.functional.pad((onset * svel)[:, s:], (0, 0, 0, s)) for s in (1, 2)]  # next strikes
+        sounding = struck & (~released | (rel < self.release_cutoff_s))
+        mask = sounding | (nxt[0] > 0) | (nxt[1] > 0)
+        poly = sounding.float().sum(-1, keepdim=True).expand_as(age) / 10.0
+        pitch = torch.linspace(0.0, 1.0, N_KEYS, device=score.device).expand_as(age)
+        age = torch.where(struck, age.clamp_max(60.0), torch.zeros_like(age))
+        rel = rel.clamp_max(self.release_cutoff_s)
+        rf = released.float()
+        feats = torch.stack([torch.log(age + 1.0 / fr) * struck.float(), age / 10.0, rf,
+                             torch.log(rel + 1.0 / fr) * rf, rel / 5.0 * rf, vel, nxt[0], nxt[1],
+                             struck.float(), pitch, poly], dim=-1)
+        return feats, mask
+
+    def excitations(self, score: torch.Tensor) -> torch.Tensor:
+        """(B, T, C) encoding -> (B, T, 88, rank) power weights ``w`` (0 where no note sounds)."""
+        feats, mask = self.features(score)
+        b, t = score.shape[:2]
+        w = score.new_zeros(b, t, N_KEYS, self.rank)
+        idx = mask.nonzero(as_tuple=True)
+        if idx[0].numel():
+            keys = idx[2]
+            x = torch.cat([feats[idx], self.key_embed(keys)], dim=-1)
+            w[idx] = torch.exp(2.0 * self.mlp(x).clamp(-30.0, 15.0))
+        return w
+
+    def templates(self) -> torch.Tensor:
+        """(88, rank, bins) power templates."""
+        return torch.exp(2.0 * self.theta)
+
+    def forward(self, score: torch.Tensor, trunk: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, C) encoding [+ (B, T, H) trunk features] -> (B, T, bins) natural-log magnitude."""
+        w = self.excitations(score)
+        b, t = w.shape[:2]
+        power = w.reshape(b, t, -1) @ self.templates().reshape(N_KEYS * self.rank, -1)
+        logmag = torch.log(torch.sqrt(power + FLOOR) + self.audio.log_eps)
+        if self.residual is not None and trunk is not None:
+            logmag = logmag + self.residual(trunk)
+        return logmag
+
+    # -- initialisation from the training audio -----------------------------------------------------
+    @torch.no_grad()
+    def init_from_store(self, frames: list[tuple[np.ndarray, np.ndarray]], max_age_s: float = 1.0) -> int:
+        """Replace the comb templates of every key that sounds alone somewhere in ``frames`` by that key's
+        measured mean power spectrum (all ``rank`` components start from it, tilted by a few dB per octave
+        so they can diverge), and set the MLP's output bias to the level that matches it.
+
+        frames: (score (T, C) encoding, spec (T, bins) natural-log magnitude) pairs of training pieces.
+        Returns the number of keys initialised from audio.
+        """
+        sums = np.zeros((N_KEYS, self.audio.n_bins))
+        counts = np.zeros(N_KEYS)
+        fr = self.audio.frame_rate
+        for score, spec in frames:
+            age_c = np.asarray(score[:, self.age_sl], dtype=np.float32)
+            rel_c = np.asarray(score[:, self.rel_sl], dtype=np.float32)
+            age = np.where(age_c > 0, -NOTE_AGE_S * np.log(np.maximum(age_c, 1e-30)), np.inf)
+            rel = np.where(rel_c > 0, -NOTE_RELEASE_S * np.log(np.maximum(rel_c, 1e-30)), 0.0)
+            # a key struck less than max_age_s ago, still sounding, while every other key is either struck
+            # more than 1.5 s ago (decayed) or more than 0.25 s into its release (nearly silent)
+            young = (age < max_age_s) & (age > 2.0 / fr) & (rel_c == 0)
+            loud = (age < 1.5) & ((rel_c == 0) | (rel < 0.25))
+            rows = np.flatnonzero((young.sum(1) == 1) & (loud.sum(1) == 1))
+            if rows.size == 0:
+                continue
+            keys = young[rows].argmax(1)
+            power = np.exp(2.0 * np.asarray(spec[rows], dtype=np.float64))
+            np.add.at(sums, keys, power)
+            np.add.at(counts, keys, 1)
+        found = counts >= 4
+        if not found.any():
+            return 0
+        mean_power = sums[found] / counts[found, None]
+        peak = mean_power.max(-1, keepdims=True)
+        shape = np.maximum(mean_power / peak, 1e-10)
+        tilt = np.log2(np.maximum(np.arange(self.audio.n_bins), 1) / 8.0).clip(0)  # octaves above bin 8
+        theta = self.theta.detach().clone()
+        for r in range(self.rank):
+            # components differ by a spectral tilt of -3 r dB per octave, so they can specialise
+            theta[torch.from_numpy(found), r] = torch.from_numpy(
+                (0.5 * np.log(shape) - r * 0.345 * tilt / 2.0).astype(np.float32))
+        self.theta.copy_(theta)
+        # level: exp(2 g) * peak ~ the measured peak power, averaged over keys, split over rank components
+        level = 0.5 * float(np.mean(np.log(peak))) - 0.5 * math.log(self.rank)
+        self.mlp[-1].bias.fill_(level)
+        return int(found.sum())
