@@ -8,7 +8,7 @@ import soundfile as sf
 
 from conftest import peak_hz
 from pianoforge.audio.io import PEAK_LIMIT, audio_info, load_audio, peak_safe, resample, save_audio
-from pianoforge.errors import AudioError
+from pianoforge.errors import AudioError, OutputError
 
 
 def sine(freq: float, seconds: float, sr: int, amp: float = 0.5) -> np.ndarray:
@@ -148,7 +148,7 @@ def test_nan_audio_rejected(tmp_path):
 
 def test_save_into_missing_folder(tmp_path):
     p = tmp_path / "does" / "not" / "exist" / "a.wav"
-    with pytest.raises(AudioError, match="does not exist") as ei:
+    with pytest.raises(OutputError, match="does not exist") as ei:
         save_audio(p, sine(440, 0.1, 8000), 8000)
     assert str(p) in str(ei.value)
     assert not (tmp_path / "does").exists()
@@ -156,9 +156,9 @@ def test_save_into_missing_folder(tmp_path):
 
 
 def test_failed_write_leaves_no_temp_file(tmp_path):
-    """A write that fails half way (unknown format) raises AudioError and cleans its temporary file."""
+    """An unknown format is refused before writing, naming the supported ones; nothing is left behind."""
     p = tmp_path / "a.notaformat"
-    with pytest.raises(AudioError, match="cannot write audio") as ei:
+    with pytest.raises(OutputError, match=r"unsupported audio format.*\.wav, \.flac") as ei:
         save_audio(p, sine(440, 0.1, 8000), 8000)
     assert str(p) in str(ei.value)
     assert leftovers(tmp_path) == []
@@ -172,7 +172,7 @@ def test_failed_write_keeps_previous_file(tmp_path, monkeypatch):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(sf, "write", boom)
-    with pytest.raises(AudioError, match="not writable"):
+    with pytest.raises(OutputError, match="not writable"):
         save_audio(p, sine(440, 0.5, 8000), 8000)
     assert p.read_bytes() == before
     assert leftovers(tmp_path) == ["a.wav"]
@@ -185,7 +185,7 @@ def test_save_into_read_only_folder(tmp_path):
     ro.mkdir()
     ro.chmod(0o500)
     try:
-        with pytest.raises(AudioError, match="not writable") as ei:
+        with pytest.raises(OutputError, match="not writable") as ei:
             save_audio(ro / "a.wav", sine(440, 0.1, 8000), 8000)
         assert str(ro / "a.wav") in str(ei.value)
         assert leftovers(ro) == []
@@ -201,7 +201,7 @@ def test_unwritable_folder_simulated(tmp_path, monkeypatch):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(tempfile, "mkstemp", denied)
-    with pytest.raises(AudioError, match="not writable") as ei:
+    with pytest.raises(OutputError, match="not writable") as ei:
         save_audio(tmp_path / "a.wav", sine(440, 0.1, 8000), 8000)
     assert str(tmp_path / "a.wav") in str(ei.value)
     assert leftovers(tmp_path) == []

@@ -419,7 +419,7 @@ def test_missing_piece_arrays(midi_store, tmp_path):
 def test_output_folder_not_writable(tiny_midi_dir, lan2018, tmp_path):
     f = tmp_path / "a-file"
     f.write_text("x")
-    with pytest.raises(PianoforgeError, match="not writable") as ei:
+    with pytest.raises(PianoforgeError, match="a parent is a file, not a folder") as ei:
         build(midi_folder(tiny_midi_dir), f / "store", lan2018, workers=1, progress=False)
     assert str(f / "store") in str(ei.value)
 

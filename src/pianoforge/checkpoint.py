@@ -13,9 +13,7 @@ Unknown formats and versions are rejected with a clear message.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from pianoforge.errors import PianoforgeError
-from pianoforge.fsutil import mkstemp
+from pianoforge.fsutil import atomic_output, write_text_atomic
 
 FORMAT = "pianoforge-checkpoint"
 FORMAT_VERSION = 1
@@ -48,14 +46,8 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], kind: st
         out[k] = v
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "kind": kind,
             "config": json.dumps(config, sort_keys=True)}
-    fd, tmp = mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    os.close(fd)
-    try:
-        save_file(out, tmp, metadata=meta)
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_output(p) as tmp:
+        save_file(out, str(tmp), metadata=meta)
     return p
 
 
@@ -92,7 +84,16 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> tuple[dict[str
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as e:
         raise CheckpointError(path, f"corrupt tensors ({' '.join(str(e).split())[:120]})") from e
+    bad = non_finite_tensors(tensors)
+    if bad:
+        raise CheckpointError(path, f"{len(bad)} of {len(tensors)} tensors hold NaN or infinite values (e.g. "
+                                    f"{bad[0]!r}); the model diverged when it was trained, use another checkpoint")
     return {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}, meta
+
+
+def non_finite_tensors(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors holding a NaN or an infinity, sorted."""
+    return sorted(k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all()))
 
 
 # -------------------------------------------------------------------------------------- train state
@@ -129,27 +130,17 @@ def save_train_state(ckpt_dir: Path, step: int, tensors: dict[str, torch.Tensor]
     """Write ``ckpt_dir/step-XXXXXXX`` atomically, point ``LATEST`` at it, prune older ones."""
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:08d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=ckpt_dir))
-    try:
+    final = ckpt_dir / name
+    with atomic_output(final, folder=True) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "tensors.safetensors"))
         (tmp / "state.json").write_text(json.dumps({"format": STATE_FORMAT, "format_version": FORMAT_VERSION,
                                                     **state}, indent=1))
-        final = ckpt_dir / name
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    fd, tmpl = mkstemp(prefix=".LATEST.", dir=ckpt_dir)
-    with os.fdopen(fd, "w") as f:
-        f.write(name + "\n")
-    os.replace(tmpl, ckpt_dir / "LATEST")
+    write_text_atomic(ckpt_dir / "LATEST", name + "\n")
     steps = sorted(d for d in ckpt_dir.glob("step-*") if d.is_dir())
     for old in steps[:-keep]:
         if old.name != name:
             shutil.rmtree(old, ignore_errors=True)
-    for stale in ckpt_dir.glob(".tmp-*"):
+    for stale in ckpt_dir.glob(".tmp-*"):  # temporaries named before fsutil's (older pianoforge)
         shutil.rmtree(stale, ignore_errors=True)
     return final
 

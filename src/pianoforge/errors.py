@@ -35,3 +35,8 @@ class StoreError(PianoforgeError):
 
 class ConfigError(PianoforgeError):
     """An unknown preset, an unknown key or a bad value in a configuration."""
+
+
+class OutputError(PianoforgeError):
+    """An output that cannot be written: a special file in the way, a missing or read-only folder, a full disk,
+    an unsupported format, an existing file without ``--force``."""

@@ -5,13 +5,12 @@ Uses matplotlib's Agg backend (headless); every figure is written atomically as 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from pianoforge.config import LOWEST_PITCH, AudioConfig
-from pianoforge.fsutil import mkstemp
+from pianoforge.fsutil import atomic_output
 
 
 def _plt():
@@ -24,15 +23,12 @@ def _plt():
 
 
 def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Write ``fig`` as PNG atomically (:func:`pianoforge.fsutil.atomic_output`) and close it."""
     p = Path(path)
-    fd, tmp = mkstemp(prefix=f".{p.stem}.", suffix=".png", dir=p.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, p)
+        with atomic_output(p, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         _plt().close(fig)
     return p
 

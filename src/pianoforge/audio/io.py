@@ -1,12 +1,11 @@
 """Load, resample and save audio. Arrays are mono float32 in [-1, 1], shape (samples,).
 
-Writes are atomic (temporary file in the same folder, then ``os.replace``) and peak-safe (a signal whose
+Writes are atomic (:func:`pianoforge.fsutil.atomic_output`) and peak-safe (a signal whose
 peak exceeds 1 is scaled down, never clipped).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ import soundfile as sf
 import soxr
 
 from pianoforge.errors import AudioError
-from pianoforge.fsutil import mkstemp
+from pianoforge.fsutil import atomic_output, check_output, check_suffix, refuse_special
 
 PEAK_LIMIT = 0.999
 """Peak level a save scales down to when the signal would clip."""
@@ -73,28 +72,29 @@ def peak_safe(x: np.ndarray, limit: float = PEAK_LIMIT) -> np.ndarray:
     return x * (limit / peak) if peak > limit else x
 
 
+AUDIO_SUFFIXES = (".wav", ".flac")
+"""Output formats :func:`save_audio` writes (chosen by the extension, case-insensitive)."""
+
+
+def check_audio_output(path: str | Path, force: bool = False) -> Path:
+    """Before any work: ``path`` is a supported audio format, its folder is writable, nothing is in the way."""
+    return check_output(path, force=force, suffixes=AUDIO_SUFFIXES, what="audio")
+
+
 def save_audio(path: str | Path, x: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> Path:
-    """Write mono audio atomically and peak-safely. The format follows the suffix (.wav, .flac)."""
+    """Write mono audio atomically and peak-safely. The format follows the suffix (:data:`AUDIO_SUFFIXES`)."""
     p = Path(path)
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise AudioError(p, f"output folder {parent} does not exist")
+    refuse_special(p)
+    check_suffix(p, AUDIO_SUFFIXES, "audio")
+    suffix = p.suffix.lower()
     y = peak_safe(np.asarray(x).reshape(-1))
-    try:
-        fd, tmp = mkstemp(prefix=f".{p.stem}.", suffix=p.suffix or ".wav", dir=parent)
-    except OSError as e:
-        raise AudioError(p, f"output folder is not writable ({_short(e)})") from e
-    os.close(fd)
-    try:
-        sf.write(tmp, y, int(sample_rate), subtype=subtype)
-        os.replace(tmp, p)
-    except PermissionError as e:
-        raise AudioError(p, "output folder is not writable") from e
-    except Exception as e:
-        raise AudioError(p, f"cannot write audio ({_short(e)})") from e
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_output(p, suffix=suffix) as tmp:
+        try:
+            sf.write(str(tmp), y, int(sample_rate), subtype=subtype)
+        except OSError:
+            raise
+        except Exception as e:  # libsndfile errors (a full disk shows up as one of these)
+            raise AudioError(p, f"cannot write audio ({_short(e)})") from e
     return p
 
 

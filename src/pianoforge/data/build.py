@@ -15,9 +15,7 @@ import datetime as _dt
 import hashlib
 import json
 import logging
-import os
 import shutil
-import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -32,7 +30,8 @@ from pianoforge.config import Preset
 from pianoforge.data.reserved import is_reserved
 from pianoforge.data.sources import SPLITS, PieceSpec
 from pianoforge.data.store import ARRAYS, FORMAT, FORMAT_VERSION, MANIFEST, read_manifest, write_json_atomic
-from pianoforge.errors import PianoforgeError, StoreError
+from pianoforge.errors import StoreError
+from pianoforge.fsutil import check_folder
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +90,7 @@ def assign_splits(specs: list[PieceSpec], seed: int, fractions: tuple[float, flo
 
 
 def _check_writable(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".write-test-", dir=out)
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as e:
-        raise PianoforgeError(out, f"output folder is not writable ({e.strerror or e})") from e
+    check_folder(out, create=True)
 
 
 def _reserved_reason(spec: PieceSpec) -> str | None:

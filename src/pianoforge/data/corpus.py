@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pianoforge.data.reserved import is_reserved
-from pianoforge.fsutil import mkstemp
+from pianoforge.fsutil import write_bytes_atomic
 
 WORKS_JSON = "corpus_works.json"
 FORMAT_VERSION = 1
@@ -160,16 +160,9 @@ def check_midi_bytes(data: bytes) -> Any:
 
 
 def atomic_write(out_path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``out_path``, then ``os.replace`` it into place."""
+    """Write ``data`` to ``out_path`` atomically (its folder is created; :func:`pianoforge.fsutil.write_bytes_atomic`)."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(out_path, data)
 
 
 def convert_work(work: CorpusWork, out_path: Path) -> None:

@@ -6,9 +6,6 @@ Returns the piece's metadata dict, or a one-line error string (the piece is then
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ from pianoforge.audio.spectral import log_magnitude_np
 from pianoforge.config import Preset
 from pianoforge.data.sources import PieceSpec
 from pianoforge.errors import PianoforgeError
+from pianoforge.fsutil import atomic_output
 from pianoforge.midi.encoding import encode, frames_for
 from pianoforge.midi.score import load_score
 
@@ -70,15 +68,7 @@ def process_piece(spec: PieceSpec, preset_dict: dict[str, Any], pieces_dir: Path
 
 
 def _write_piece(pieces_dir: Path, piece_id: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{piece_id}-", dir=pieces_dir))
-    try:
+    with atomic_output(pieces_dir / piece_id, folder=True) as tmp:
         for k, v in arrays.items():
             np.save(tmp / f"{k}.npy", v, allow_pickle=False)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
-        final = pieces_dir / piece_id
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)

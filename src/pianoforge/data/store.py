@@ -16,7 +16,6 @@ Normalization statistics are per-frequency-bin moments of ``spec`` over the trai
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 from pianoforge.audio.spectral import Normalizer
 from pianoforge.config import Preset
 from pianoforge.errors import StoreError
-from pianoforge.fsutil import mkstemp
+from pianoforge.fsutil import write_text_atomic
 
 FORMAT = "pianoforge-dataset"
 FORMAT_VERSION = 1
@@ -36,16 +35,8 @@ ARRAYS = ("score", "spec", "audio")
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    fd, tmp = mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, sort_keys=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write JSON to ``path`` atomically (:func:`pianoforge.fsutil.write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(obj, indent=1, sort_keys=False) + "\n")
 
 
 def read_manifest(root: Path) -> dict[str, Any]:

@@ -42,8 +42,8 @@ from pianoforge.audio.io import save_audio
 from pianoforge.audio.spectral import log_magnitude_np, stft
 from pianoforge.data.store import FeatureStore
 from pianoforge.errors import PianoforgeError, StoreError
-from pianoforge.evaluation.judge import write_text_atomic
 from pianoforge.evaluation.metrics import AUDIO_METRICS, audio_metrics, lms_mse, lms_mse_of_audio
+from pianoforge.fsutil import write_text_atomic
 from pianoforge.inference import PerformRenderer, figure4
 from pianoforge.midi.score import Score, load_score
 from pianoforge.phase import PHASE_METHODS, reconstruct

@@ -53,7 +53,7 @@ from typing import Any
 
 from pianoforge.config import Preset, load_preset
 from pianoforge.errors import ConfigError, PianoforgeError
-from pianoforge.evaluation.judge import write_text_atomic
+from pianoforge.fsutil import write_text_atomic
 
 GEOMETRIES = ("lan2018", "default")
 """Dataset geometries (preset names whose audio/score/data sections build a store)."""

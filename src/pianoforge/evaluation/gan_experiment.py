@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pianoforge.evaluation.judge import write_text_atomic
+from pianoforge.fsutil import write_text_atomic
 
 GAN_MODELS = ("dcgan", "specgan", "stylegan", "framegan")
 GAN_COLUMNS = ("row", "epochs", "steps", "train_s", "params_g", "fd", "diversity_ratio", "ndb_ndb_k", "tonality_db",

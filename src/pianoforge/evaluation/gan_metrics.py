@@ -274,7 +274,7 @@ def evaluate_gan(checkpoint: str | Path | None, data: str | Path, out: str | Pat
     from pianoforge.data.gan_images import GanImages, image_to_logmag, logmag_to_image
     from pianoforge.data.store import FeatureStore
     from pianoforge.errors import StoreError
-    from pianoforge.evaluation.judge import write_text_atomic
+    from pianoforge.fsutil import write_text_atomic
     from pianoforge.improvise import GanGenerator, logmag_to_audio, sample_grid
 
     t0 = time.perf_counter()

@@ -18,7 +18,6 @@ import contextlib
 import functools
 import io
 import logging
-import os
 import tempfile
 import time
 import warnings
@@ -52,22 +51,6 @@ MIDI_SUFFIXES = (".mid", ".midi")
 METRIC_KEYS = ("onset_precision", "onset_recall", "onset_f1", "onoff_precision", "onoff_recall", "onoff_f1",
                "n_ref", "n_est")
 """Keys of :func:`score_notes`."""
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; a report is for everyone to read
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 # ------------------------------------------------------------------------------------ basic-pitch model

@@ -7,7 +7,6 @@ Times are seconds (tempo changes resolved by pretty_midi), pitches MIDI numbers 
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,7 +15,7 @@ import numpy as np
 
 from pianoforge.config import HIGHEST_PITCH, LOWEST_PITCH
 from pianoforge.errors import ScoreError
-from pianoforge.fsutil import mkstemp
+from pianoforge.fsutil import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -181,12 +180,6 @@ def write_midi(score: Score, path: str | Path, program: int = 0, tail_seconds: f
     if tail_seconds > 0:
         inst.control_changes.append(pretty_midi.ControlChange(PEDAL_CC, 0, score.end_time + tail_seconds))
     pm.instruments.append(inst)
-    fd, tmp = mkstemp(prefix=f".{p.stem}.", suffix=".mid", dir=p.parent)
-    os.close(fd)
-    try:
-        pm.write(tmp)
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_output(p, suffix=".mid") as tmp:
+        pm.write(str(tmp))
     return p

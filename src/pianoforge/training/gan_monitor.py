@@ -17,11 +17,12 @@ Warnings go to stderr as ``WARNING (epoch N): ...`` and into ``monitor_log.csv``
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 from typing import Any
 
-from pianoforge.fsutil import mkstemp
+from pianoforge.fsutil import write_text_atomic
 
 
 class EpochStats:
@@ -78,12 +79,11 @@ def append_row(path: Path, row: dict[str, Any]) -> None:
     fields: list[str] = []
     for r in rows:
         fields += [k for k in r if k not in fields]
-    fd, tmp = mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with open(fd, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-    Path(tmp).replace(path)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=fields)
+    w.writeheader()
+    w.writerows(rows)
+    write_text_atomic(path, buf.getvalue())
 
 
 def _read(path: Path) -> list[dict[str, str]]:
