@@ -39,8 +39,9 @@ from pianoforge.config import LOWEST_PITCH, N_KEYS, NOTE_AGE_S, NOTE_RELEASE_S, 
 
 N_FEATURES = 11
 """Per-note input features of the excitation MLP (see :meth:`NoteSynthHead.features`)."""
-FLOOR = 1e-12
-"""Added to the power before the square root (keeps the gradient finite at silence)."""
+FLOOR = 1e-30
+"""Added to the power before the square root: exact silence stays silent (|X| = 1e-15, far under the
+log floor eps), and the gradient with respect to the log-parameters stays bounded (it scales with P)."""
 
 
 def harmonic_combs(audio: AudioConfig, rank: int, partials: int = 40) -> np.ndarray:

@@ -1,0 +1,151 @@
+"""The note-state channels and the perform ``notes`` head (models/note_synth.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pianoforge.config import LOWEST_PITCH, N_KEYS, NOTE_AGE_S, NOTE_RELEASE_S, ScoreConfig, load_preset
+from pianoforge.midi.encoding import encode, note_state, note_state_slices
+from pianoforge.midi.score import Note, make_score
+from pianoforge.models.note_synth import NoteSynthHead, harmonic_combs
+from pianoforge.models.perform import build_perform_model
+
+FR = 10.0  # 100 ms frames
+
+
+def k(pitch: int) -> int:
+    return pitch - LOWEST_PITCH
+
+
+def test_note_state_ages_release_and_velocity():
+    # C4 struck at 0.2 s, released at 1.0 s (after the pedal is up), re-struck at 2.0 s; E4 released at
+    # 0.5 s under a pedal held until 0.8 s: it sounds until the pedal comes up
+    score = make_score([Note(60, 0.2, 1.0, 100), Note(60, 2.0, 2.5, 20), Note(64, 0.0, 0.5, 64)],
+                       pedal=[(0.4, 0.8)])
+    age, rel, vel = note_state(score, FR, 40)
+    c, e = k(60), k(64)
+    assert np.all(age[:2, c] == 0) and np.all(vel[:2, c] == 0)  # nothing before the first strike
+    f = np.arange(2, 20)
+    np.testing.assert_allclose(age[2:20, c], np.exp(-(f - 2) / (NOTE_AGE_S * FR)), rtol=1e-6)
+    assert np.all(rel[2:10, c] == 0)  # sounds while held
+    np.testing.assert_allclose(rel[10:20, c], np.exp(-(np.arange(10, 20) - 10) / (NOTE_RELEASE_S * FR)), rtol=1e-6)
+    np.testing.assert_allclose(vel[2:20, c], 100 / 127)
+    # the re-strike resets everything
+    assert age[20, c] == 1.0 and rel[20, c] == 0.0 and vel[20, c] == pytest.approx(20 / 127)
+    # E4: the pedal holds it to 0.8 s, so its release starts at frame 8, not 5
+    assert np.all(rel[:8, e] == 0) and rel[8, e] == 1.0 and rel[9, e] < 1.0
+    assert age[30, e] == pytest.approx(math.exp(-30 / (NOTE_AGE_S * FR)), rel=1e-6)
+
+
+def test_encode_places_note_state_before_pedal():
+    cfg = ScoreConfig(velocity=True, pedal=True, envelopes=True, note_state=True)
+    assert cfg.n_channels == 8 * N_KEYS + 1
+    score = make_score([Note(69, 0.0, 0.3, 90)], pedal=[(0.0, 0.5)])
+    x = encode(score, cfg, FR, 10)
+    sl = note_state_slices(cfg)
+    age, rel, vel = note_state(score, FR, 10)
+    np.testing.assert_array_equal(x[:, sl[0]], age)
+    np.testing.assert_array_equal(x[:, sl[1]], rel)
+    np.testing.assert_array_equal(x[:, sl[2]], vel)
+    assert np.all(x[:5, -1] == 1) and np.all(x[5:, -1] == 0)  # the pedal is still the last channel
+
+
+def _head(audio, cutoff=1.5):
+    preset = load_preset("notesynth")
+    model = build_perform_model({**preset.model, "note_release_cutoff": cutoff}, audio, preset.score.n_channels,
+                                score=preset.score)
+    return model, preset
+
+
+def test_notes_head_is_silent_without_notes_and_after_the_release_cutoff():
+    preset = load_preset("notesynth")
+    model, _ = _head(preset.audio)
+    fr = preset.audio.frame_rate
+    score = make_score([Note(60, 0.5, 1.0, 90)])
+    n = int(4.0 * fr)
+    x = torch.from_numpy(encode(score, preset.score, fr, n))[None]
+    with torch.no_grad():
+        logmag = model.head(x)[0]  # (T, bins) natural-log magnitude
+    floor = math.log(preset.audio.log_eps)
+    strike = int(0.5 * fr)
+    assert torch.all(logmag[: strike - 2] - floor < 1e-3)  # true silence before the note (minus look-ahead)
+    assert logmag[strike + 2].max() > floor + 3  # the note sounds
+    end = int((1.0 + 1.5) * fr) + 1  # released at 1.0 s; silent 1.5 s later by construction
+    assert torch.all(logmag[end + 1:] - floor < 1e-3)
+
+
+def test_notes_head_adds_notes_in_power():
+    preset = load_preset("notesynth")
+    model, _ = _head(preset.audio)
+    fr = preset.audio.frame_rate
+    n = int(2.0 * fr)
+    one = encode(make_score([Note(60, 0.2, 1.5, 80)]), preset.score, fr, n)
+    two = encode(make_score([Note(72, 0.2, 1.5, 80)]), preset.score, fr, n)
+    both = encode(make_score([Note(60, 0.2, 1.5, 80), Note(72, 0.2, 1.5, 80)]), preset.score, fr, n)
+    head = model.head
+    with torch.no_grad():
+        head.mlp[0].weight[:, 10] = 0.0  # feature 10 (polyphony) is the one cross-note input: off for this check
+        p = [torch.exp(2 * head(torch.from_numpy(a)[None])[0]) for a in (one, two, both)]
+    eps2 = preset.audio.log_eps
+    t = int(0.8 * fr)
+    # (sqrt(P) + eps)^2 ~ P for audible bins; compare where the sum is well above the floor
+    audible = (p[0][t] + p[1][t]) > 1e4 * eps2**2
+    np.testing.assert_allclose((p[0][t] + p[1][t])[audible].numpy(), p[2][t][audible].numpy(), rtol=0.05)
+
+
+def test_templates_start_from_frames_where_a_key_sounds_alone():
+    preset = load_preset("notesynth")
+    audio = preset.audio
+    model, _ = _head(audio)
+    fr = audio.frame_rate
+    n = int(3.0 * fr)
+    score = make_score([Note(57, 0.1, 1.0, 90)])  # A3 alone
+    x = encode(score, preset.score, fr, n)
+    # a made-up "recording": a single partial at bin 100, 40 dB above a flat floor
+    spec = np.full((n, audio.n_bins), math.log(1e-3), dtype=np.float32)
+    spec[:, 100] = math.log(1e-1)
+    found = model.head.init_from_store([(x, spec)])
+    assert found == 1
+    t = model.head.templates().detach()[k(57), 0]  # (bins,) power, peak 1
+    assert int(torch.argmax(t)) == 100
+    assert float(t[50]) == pytest.approx(1e-4, rel=1e-3)  # (1e-3 / 1e-1)^2: the measured shape, in power
+    other = model.head.templates().detach()[k(60), 0]
+    comb = torch.from_numpy(harmonic_combs(audio, model.head.rank)[k(60), 0])
+    torch.testing.assert_close(other, comb, rtol=1e-4, atol=1e-10)  # keys never heard alone keep their comb
+
+
+def test_notes_model_learns_a_note():
+    """A few optimizer steps on one note's spectrum lower the loss (the head is differentiable end to end)."""
+    preset = load_preset("notesynth")
+    model, _ = _head(preset.audio)
+    fr = preset.audio.frame_rate
+    n = int(2.0 * fr)
+    x = torch.from_numpy(encode(make_score([Note(60, 0.2, 1.5, 80)]), preset.score, fr, n))[None]
+    target = torch.full((1, n, preset.audio.n_bins), -2.0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        loss = torch.mean((model(x) - target) ** 2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_notes_head_needs_note_state_channels():
+    preset = load_preset("default")  # no note_state channels
+    with pytest.raises(Exception, match="note-state"):
+        build_perform_model({**load_preset("notesynth").model}, preset.audio, preset.score.n_channels,
+                            score=preset.score)
+
+
+def test_head_type():
+    preset = load_preset("notesynth")
+    model, _ = _head(preset.audio)
+    assert isinstance(model.head, NoteSynthHead)
+    assert model.head.templates().shape == (N_KEYS, model.cfg.note_rank, preset.audio.n_bins)
