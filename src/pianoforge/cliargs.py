@@ -63,3 +63,9 @@ positive_float = float_in(0.0, lo_open=True)
 
 nonneg_float = float_in(0.0)
 """A finite float >= 0 (gains, seconds)."""
+
+SEED_MAX = 2**63 - 1
+"""Largest seed: torch, numpy and Python's random all take it."""
+
+seed_int = int_in(0, SEED_MAX)
+"""A random seed, 0..2**63-1 (``--seed 100000000000000000000000`` is refused at parse time)."""
