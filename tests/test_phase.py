@@ -12,6 +12,7 @@ from pianoforge.audio import spectral as S
 from pianoforge.audio.render import render_score
 from pianoforge.config import AudioConfig, RenderConfig, load_preset
 from pianoforge.midi.score import Note, make_score
+from pianoforge.phase.engine import Frames
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def test_frame_engine_is_spectral_stft_istft(name):
     g = torch.Generator().manual_seed(1)
     spec = S.stft(torch.randn(2, 30 * a.hop_length, generator=g), a)
     spec = spec * torch.polar(torch.ones(spec.shape), 6.28 * torch.rand(spec.shape, generator=g))  # arbitrary
-    eng = P._Frames(a, spec.shape[-1])
+    eng = Frames(a, spec.shape[-1])
     buf = eng.synth(spec.transpose(1, 2).contiguous())
     y = S.istft(spec, a)
     torch.testing.assert_close(eng.audio(buf), y, atol=1e-5, rtol=1e-5)
