@@ -3,7 +3,9 @@
 Each exercise is one MIDI file with one piano instrument (program 0), pitches within 21..108, written by
 :func:`write_exercises` as ``ex-<name>.mid``. Generation uses fixed seeds, so the files are byte-identical on
 every machine. They cover what the music21 part lacks: the whole keyboard at every dynamic level, exact
-re-strikes, articulation and the sustain pedal. 23 exercises, 38.9 minutes in all:
+re-strikes, articulation and the sustain pedal. 25 exercises: 23 for training (38.9 minutes) and 2
+*test-only* ones (:func:`exercise_split` gives "test"; made with their own seed :data:`TEST_SEED`, in voicings
+the training exercises never play), 3.5 minutes:
 
 =============================  =====  ===============================================================
 name (file ``ex-<name>.mid``)  sec    content
@@ -31,6 +33,10 @@ trills-tremolos                  71   semitone and tone trills, octave/chord tre
 leaps                            94   random wide leaps between low and high registers
 two-voice-inventions            120   seeded random-walk two-voice counterpoint in 6 keys
 melody-accompaniment            120   seeded melody over broken chords, pedalled, 6 keys
+test-chord-dynamics             101   test only: two-hand open block chords (add9, m9, quartal, 7#9,
+                                      m7b5, 13, sus), velocity sweeps 16..126, 0.12..1.5 s, no pedal
+test-chord-dynamics-pedal       102   test only: the same kind in other keys and registers, two of
+                                      every three chords pedalled (CC64 127/0 around each chord)
 =============================  =====  ===============================================================
 """
 
@@ -47,6 +53,10 @@ from pianoforge.data.corpus import atomic_write
 
 LOW, HIGH = 21, 108
 SEED = 20240611
+TEST_SEED = 20261214
+"""Seed of the test-only exercises (unrelated to :data:`SEED`, so no random draw repeats a training one)."""
+CHORD_DYNAMICS = "chord-dynamics"
+"""``provenance["kind"]`` of the test-only chord-dynamics exercises (and their eval subset)."""
 MAJOR = (2, 2, 1, 2, 2, 2, 1)
 HARMONIC = (2, 1, 2, 2, 1, 3, 1)
 MELODIC_UP = (2, 1, 2, 2, 2, 2, 1)
@@ -57,8 +67,8 @@ KEYS = tuple(range(12))  # tonic pitch classes C..B
 class _Piece:
     """Notes and pedal events in seconds; ``t`` is the running cursor."""
 
-    def __init__(self, name: str) -> None:
-        self.rng = np.random.default_rng([SEED, sum(map(ord, name))])
+    def __init__(self, name: str, seed: int = SEED) -> None:
+        self.rng = np.random.default_rng([seed, sum(map(ord, name))])
         self.notes: list[tuple[int, float, float, int]] = []
         self.pedals: list[tuple[float, int]] = []
         self.t = 0.0
@@ -317,6 +327,39 @@ def _inventions(pc: _Piece, accompanied: bool) -> None:
         pc.rest(1.0)
 
 
+# (left hand, right hand) intervals above the root: open two-hand voicings that no training exercise plays
+# (those use closed triads, I-IV-V7 with a doubled bass, and single-hand arpeggios)
+_TEST_VOICINGS = (((0, 7), (16, 23, 26)),      # major add9 / maj9 (no root in the right hand)
+                  ((0, 10), (15, 19, 26)),     # minor 9
+                  ((0, 5), (10, 15, 20)),      # quartal stack
+                  ((-12, 0), (16, 22, 27)),    # dominant 7#9 over an octave bass
+                  ((0, 6), (15, 22, 24)),      # half-diminished
+                  ((0, 10), (16, 21, 26)),     # dominant 13
+                  ((0, 7), (14, 17, 22)))      # 9sus4
+_TEST_DURATIONS = (0.12, 0.25, 0.5, 0.9, 1.5)  # staccato .. held 1.5 s
+
+
+def _chord_dynamics(pc: _Piece, keys: tuple[int, ...], base: int, pedal: bool) -> None:
+    """Two-hand block chords, one velocity sweep 16 -> 126 -> 16 (or 126 -> 16 -> 126) per key; durations
+    cycle staccato .. 1.5 s with a short breath after each chord; with ``pedal`` two of every three chords
+    are pedalled from just after their onset to just before the next one."""
+    roots = (0, 5, 10, 3, 8, 1, 6)  # around the circle of fourths
+    for i, k in enumerate(keys):
+        n = 22
+        shape = np.array(_swell(n, 16, 126))
+        vels = np.clip((shape if i % 2 == 0 else 142 - shape) + pc.jitter(n, 3.0), 16, 126)
+        for j in range(n):
+            lh, rh = _TEST_VOICINGS[(i + 2 * j) % len(_TEST_VOICINGS)]
+            root = _fit(base + 3 * (i % 3) + (k + roots[j % len(roots)]) % 12 + min(lh), 30) - min(lh)
+            dur = _TEST_DURATIONS[(i + j) % len(_TEST_DURATIONS)]
+            ioi = dur + 0.18 + 0.12 * float(pc.rng.random())
+            start = pc.t
+            pc.line([[root + d for d in lh] + [root + d for d in rh]], ioi, dur / ioi, float(vels[j]))
+            if pedal and j % 3 != 2:
+                pc.pedal(start + 0.04, pc.t - 0.03)
+        pc.rest(0.8)
+
+
 _EXERCISES: dict[str, Callable[[_Piece], None]] = {
     "scales-major-octaves": partial(_scales, up=MAJOR, down=None, octaves=3, tenths=False, ioi=0.16, base=33),
     "scales-major-tenths": partial(_scales, up=MAJOR, down=None, octaves=2, tenths=True, ioi=0.24, base=36),
@@ -341,19 +384,33 @@ _EXERCISES: dict[str, Callable[[_Piece], None]] = {
     "leaps": _leaps,
     "two-voice-inventions": partial(_inventions, accompanied=False),
     "melody-accompaniment": partial(_inventions, accompanied=True),
+    "test-chord-dynamics": partial(_chord_dynamics, keys=(3, 8, 1, 6, 11), base=36, pedal=False),
+    "test-chord-dynamics-pedal": partial(_chord_dynamics, keys=(10, 4, 9, 2, 7), base=31, pedal=True),
 }
+_TEST_ONLY = frozenset({"test-chord-dynamics", "test-chord-dynamics-pedal"})
+"""Exercises forced into the test split (never trained on)."""
 
 
 def exercise_specs() -> list[str]:
-    """Names of all exercises, in a fixed order (the table in the module docstring)."""
+    """Names of all exercises, in a fixed order (the table in the module docstring; test-only ones last)."""
     return list(_EXERCISES)
+
+
+def exercise_split(name: str) -> str:
+    """The split an exercise is forced into: "test" for the test-only ones, else "train"."""
+    return "test" if name in _TEST_ONLY else "train"
+
+
+def exercise_kind(name: str) -> str | None:
+    """:data:`CHORD_DYNAMICS` for the test-only chord-dynamics exercises, else None."""
+    return CHORD_DYNAMICS if name in _TEST_ONLY else None
 
 
 def build_exercise(name: str) -> bytes:
     """The MIDI file of one exercise, as bytes (deterministic)."""
     if name not in _EXERCISES:
         raise KeyError(f"unknown exercise {name!r}; known: {', '.join(_EXERCISES)}")
-    pc = _Piece(name)
+    pc = _Piece(name, TEST_SEED if name in _TEST_ONLY else SEED)
     _EXERCISES[name](pc)
     return pc.to_bytes()
 

@@ -29,7 +29,7 @@ class PieceSpec:
     piece_id: str
     midi: Path
     audio: Path | None = None
-    split: str | None = None  # forced split (MAESTRO's official one, or "train" for exercises)
+    split: str | None = None  # forced split (MAESTRO's official one; "train", or "test" for test-only exercises)
     provenance: dict[str, str] = field(default_factory=dict)
 
 
@@ -124,10 +124,24 @@ def corpus(cache_dir: str | Path | None = None, limit: int | None = None, worker
             continue
         pieces.append(PieceSpec(pid, Path(path), provenance={"source": "music21", "work": rel,
                                                             "kind": w.kind if w else ""}))
-    for pid, path in exercises.write_exercises(ex_dir, names):
-        pieces.append(PieceSpec(pid, Path(path), split="train",
-                                provenance={"source": "exercise", "name": pid}))
-    return pieces, failed
+    return pieces + exercise_pieces(ex_dir, names), failed
+
+
+def exercise_pieces(ex_dir: str | Path, names: list[str] | None = None) -> list[PieceSpec]:
+    """The generated exercises ``names`` (all if None) written into ``ex_dir``, each with its forced split
+    (:func:`pianoforge.data.exercises.exercise_split`: "train", or "test" for the test-only ones, which also
+    carry ``provenance["kind"]``). Forced splits leave the seeded split of the music21 works unchanged."""
+    from pianoforge.data import exercises
+
+    out = []
+    for pid, path in exercises.write_exercises(Path(ex_dir), names):
+        name = pid.removeprefix("ex-")
+        prov = {"source": "exercise", "name": pid}
+        kind = exercises.exercise_kind(name)
+        if kind:
+            prov["kind"] = kind
+        out.append(PieceSpec(pid, Path(path), split=exercises.exercise_split(name), provenance=prov))
+    return out
 
 
 def collect(source: str, input_dir: str | Path | None, limit: int | None = None, workers: int = 1,
