@@ -40,7 +40,7 @@ $(STAMP): pyproject.toml | $(VPY)
 install: system-deps $(STAMP)
 
 demo: install
-	$(VENV)/bin/pianoforge demo --out $(DEMO_OUT)
+	$(VENV)/bin/pianoforge demo --out $(DEMO_OUT) --force
 
 test: install
 	$(VPY) -m pytest -q -n 2 --durations=15

@@ -1,4 +1,4 @@
-"""Write examples/etude.mid: a short original study (melody over broken chords, dynamics, sustain pedal,
+"""Write src/pianoforge/examples/etude.mid (package data: `pianoforge demo` plays it from any folder): a short original study (melody over broken chords, dynamics, sustain pedal,
 a re-struck key). Deterministic; rerun to regenerate. Not from any corpus, so it is never reserved."""
 
 from pathlib import Path
@@ -9,7 +9,7 @@ BPM = 96.0
 Q = 60.0 / BPM  # seconds per quarter note
 
 
-def main(out: Path = Path(__file__).with_name("etude.mid")) -> None:
+def main(out: Path = Path(__file__).resolve().parents[1] / "src" / "pianoforge" / "examples" / "etude.mid") -> None:
     pm = pretty_midi.PrettyMIDI(initial_tempo=BPM)
     piano = pretty_midi.Instrument(program=0, name="piano")
     chords = [(48, 55, 64), (45, 52, 60), (41, 48, 57), (43, 50, 59)] * 2  # C Am F G, twice

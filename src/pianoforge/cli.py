@@ -6,19 +6,25 @@ Errors about inputs print one line (``error: PATH: problem``) and exit with stat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 import time
 from pathlib import Path
 
-from pianoforge import __version__
+from pianoforge import __version__, cliargs
 from pianoforge.errors import PianoforgeError
 
 
 def fatal(msg: str, code: int = 2) -> None:
     print(f"error: {msg}", file=sys.stderr)
     sys.exit(code)
+
+
+def _n(count: int, noun: str) -> str:
+    """``"1 piece"``, ``"4 pieces"``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -37,13 +43,14 @@ def cmd_data_build(a: argparse.Namespace) -> int:
     dt = time.perf_counter() - t0
     m = rep.manifest
     if rep.up_to_date:
-        print(f"{a.out}: up to date ({rep.reused} pieces); nothing to do")
+        print(f"{a.out}: up to date ({_n(rep.reused, 'piece')}); nothing to do")
         return 0
     secs = sum(p["seconds"] for p in m["pieces"])
-    print(f"{a.out}: {len(m['pieces'])} pieces, {secs / 60:.1f} min of audio "
+    print(f"{a.out}: {_n(len(m['pieces']), 'piece')}, {secs / 60:.1f} min of audio "
           f"({rep.built} built, {rep.reused} reused) in {dt:.1f} s with preset {preset.name}")
     for sp, info in m["splits"].items():
-        print(f"  {sp:<10} {info['pieces']:>4} pieces {info['seconds'] / 60:7.1f} min {info['examples']:>6} examples")
+        print(f"  {sp:<10} {info['pieces']:>4} {'piece ' if info['pieces'] == 1 else 'pieces'} "
+              f"{info['seconds'] / 60:7.1f} min {info['examples']:>6} examples")
     if rep.skipped:
         print(f"  skipped {len(rep.skipped)}:")
         for s in rep.skipped:
@@ -64,7 +71,8 @@ def cmd_data_info(a: argparse.Namespace) -> int:
     print(f"  audio {p.audio.sample_rate} Hz, n_fft {p.audio.n_fft}, hop {p.audio.hop_length} "
           f"({p.audio.frame_rate:g} frames/s), {p.audio.n_bins} bins; score {p.score.n_channels} channels")
     for sp, info in m["splits"].items():
-        print(f"  {sp:<10} {info['pieces']:>4} pieces {info['seconds'] / 60:7.1f} min {info['examples']:>6} examples")
+        print(f"  {sp:<10} {info['pieces']:>4} {'piece ' if info['pieces'] == 1 else 'pieces'} "
+              f"{info['seconds'] / 60:7.1f} min {info['examples']:>6} examples")
     print(f"  skipped {len(m['skipped'])}")
     return 0
 
@@ -74,19 +82,19 @@ def cmd_data_info(a: argparse.Namespace) -> int:
 def cmd_reference(a: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from pianoforge.audio.io import save_audio
+    from pianoforge.audio.io import check_audio_output, save_audio
     from pianoforge.audio.render import render_score
+    from pianoforge.budget import check_render, reference_plan
     from pianoforge.config import RenderConfig
     from pianoforge.midi.score import load_score
 
-    out = Path(a.output)
-    if out.exists() and not a.force:
-        fatal(f"{out}: already exists (use --force to overwrite)")
-    if not out.parent.is_dir():
-        fatal(f"{out}: output folder {out.parent} does not exist")
+    out = check_audio_output(a.output, a.force)  # format, folder, special file, --force: before any work
     score = load_score(a.input)
     cfg = replace(RenderConfig(), program=a.program, gain=a.gain, reverb=a.reverb, soundfont=a.soundfont,
                   release_seconds=a.release)
+    plan = reference_plan(score.end_time + a.release, a.sample_rate)
+    check_render(a.input, plan, out.parent, a.allow_long)
+    print(f"{a.input}: rendering {plan.describe()}", flush=True)
     t0 = time.perf_counter()
     x = render_score(score, a.sample_rate, cfg)
     save_audio(out, x, a.sample_rate)
@@ -160,6 +168,7 @@ def cmd_train_gan(a: argparse.Namespace) -> int:
 def cmd_generate(a: argparse.Namespace) -> int:
     import torch
 
+    from pianoforge.fsutil import check_folder, check_output
     from pianoforge.improvise import PHASES, generate_to_folder, output_names
 
     if a.n < 1 or (a.interpolate and a.n < 2):
@@ -169,13 +178,13 @@ def cmd_generate(a: argparse.Namespace) -> int:
         fatal(f"--iterations must be >= 0, got {a.iterations}")
     if a.phase is not None and a.phase not in PHASES:
         fatal(f"--phase must be one of {', '.join(PHASES)}")
-    out = Path(a.output)
-    if out.exists() and not out.is_dir():
-        fatal(f"{out}: exists and is not a folder")
-    if not a.force:
-        for name in output_names(a.n, a.seed, a.interpolate, a.seed_b):
-            if (out / f"{name}.wav").exists():
-                fatal(f"{out / name}.wav: already exists (use --force to overwrite)")
+    if a.seed + a.n - 1 > cliargs.SEED_MAX:
+        fatal(f"--seed {a.seed} with -n {a.n}: the seeds go past {cliargs.SEED_MAX}")
+    out = check_folder(a.output, create=True)  # a read-only filesystem or a file in the way: one line, now
+    names = output_names(a.n, a.seed, a.interpolate, a.seed_b)
+    for i, name in enumerate(names):  # every WAV and PNG (an interpolation's whole-sequence WAV has no PNG)
+        for ext in (".wav",) if a.interpolate and i == len(names) - 1 else (".wav", ".png"):
+            check_output(out / f"{name}{ext}", force=a.force)
     if a.threads:
         torch.set_num_threads(a.threads)
     res = generate_to_folder(out, a.n, a.checkpoint, seed=a.seed, interpolate=a.interpolate, seed_b=a.seed_b,
@@ -190,28 +199,38 @@ def cmd_generate(a: argparse.Namespace) -> int:
 def cmd_render(a: argparse.Namespace) -> int:
     import torch
 
+    from pianoforge.audio.io import check_audio_output
+    from pianoforge.budget import check_render, perform_plan
+    from pianoforge.fsutil import atomic_output, check_output
     from pianoforge.inference import PerformRenderer, figure4
     from pianoforge.midi.score import load_score
 
-    out = Path(a.output)
-    if out.exists() and not a.force:
-        fatal(f"{out}: already exists (use --force to overwrite)")
-    if not out.parent.is_dir():
-        fatal(f"{out}: output folder {out.parent} does not exist")
+    out = check_audio_output(a.output, a.force)  # every output checked before any work
+    fig = check_output(a.figure, force=a.force, suffixes=(".png",), what="figure") if a.figure else None
     if a.threads:
         torch.set_num_threads(a.threads)
     t_load = time.perf_counter()
     r = PerformRenderer.from_checkpoint(a.checkpoint)
     t_load = time.perf_counter() - t_load
-    try:
-        res = r.render_midi(a.input, out, sample_rate=a.sample_rate, phase=a.phase, iterations=a.iterations)
-    except ValueError as e:
-        fatal(f"{a.input}: {e}")
+    score = load_score(a.input)
+    au = r.preset.audio
+    plan = perform_plan(r.n_frames(score) / au.frame_rate, au.frame_rate, au.n_bins, au.sample_rate,
+                        a.sample_rate or au.sample_rate, figure=fig is not None)
+    check_render(a.input, plan, out.parent, a.allow_long)
+    print(f"{a.input}: rendering {plan.describe()}", flush=True)
+    with contextlib.ExitStack() as outputs:  # the WAV and the figure appear together, or neither does
+        wav_tmp = outputs.enter_context(atomic_output(out))
+        fig_tmp = outputs.enter_context(atomic_output(fig)) if fig else None
+        try:
+            res = r.render_midi(score, wav_tmp, sample_rate=a.sample_rate, phase=a.phase, iterations=a.iterations)
+        except ValueError as e:
+            fatal(f"{a.input}: {e}")
+        if fig_tmp is not None:
+            figure4(fig_tmp, r, score, res.logmag)
     print(f"{out}: {res.seconds:.2f} s at {res.sample_rate} Hz; rendered in {res.wall_s:.2f} s "
           f"({res.realtime_factor:.1f}x real time; model load {t_load:.2f} s; phase "
           f"{a.phase or r.phase}, {r.iterations if a.iterations is None else a.iterations} iterations)")
-    if a.figure:
-        fig = figure4(a.figure, r, load_score(a.input), res.logmag)
+    if fig:
         print(f"{fig}: piano roll, predicted and FluidSynth reference spectrograms")
     return 0
 
@@ -219,13 +238,10 @@ def cmd_render(a: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------ judge / eval
 
 def cmd_judge(a: argparse.Namespace) -> int:
-    from pianoforge.evaluation.judge import judge_folders, write_text_atomic
+    from pianoforge.evaluation.judge import judge_folders
+    from pianoforge.fsutil import check_output, write_text_atomic
 
-    out = Path(a.out) if a.out else None
-    if out is not None and not out.parent.is_dir():
-        fatal(f"{out}: output folder {out.parent} does not exist")
-    if out is not None and out.is_dir():
-        fatal(f"{out}: is a folder; --out names the JSON file to write")
+    out = check_output(a.out, force=a.force) if a.out else None
     rep = judge_folders(a.audio, a.midi, progress=not a.quiet)
     if rep["pieces"]:
         print(f"{'piece':<32} {'onset P':>8} {'onset R':>8} {'onset F1':>9} {'on+off F1':>10} {'notes ref/est':>14}")
@@ -250,6 +266,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
     from pianoforge.evaluation.evaluate import evaluate_checkpoint
 
+    _check_report_folder(a.out, a.force)
     if a.target == "gan":
         return cmd_eval_gan(a)
     if a.limit is not None and a.limit < 1:
@@ -271,6 +288,17 @@ def cmd_eval(a: argparse.Namespace) -> int:
         print(f"  skipped {len(res['skipped'])}: " + "; ".join(s["reason"] for s in res["skipped"]))
     print(f"  report {Path(a.out) / 'report.md'}")
     return 0
+
+
+def _check_report_folder(out: Path, force: bool) -> None:
+    """An eval report folder: made now if missing (read-only, a file in the way: one line), and an earlier
+    report in it is only replaced with --force."""
+    from pianoforge.fsutil import check_folder
+
+    check_folder(out, create=True)
+    for name in ("metrics.json", "report.md"):
+        if (out / name).exists() and not force:
+            fatal(f"{out}: already holds a report ({name}); use --force to overwrite, or another --out")
 
 
 def cmd_eval_gan(a: argparse.Namespace) -> int:
@@ -340,23 +368,35 @@ def cmd_experiment(a: argparse.Namespace) -> int:
 
 def cmd_presets(a: argparse.Namespace) -> int:
     from pianoforge.config import load_preset, preset_names
+    from pianoforge.models.gan.config import GEOMETRIES, gan_model_names, load_gan_preset
 
-    for n in preset_names():
+    names = preset_names()
+    w = max(len(n) for n in names + gan_model_names())
+    for n in names:
         p = load_preset(n)
         au = p.audio
-        print(f"{n:<10} {au.sample_rate:>6} Hz n_fft {au.n_fft:<5} hop {au.hop_length:<4} "
+        print(f"{n:<{w}} {au.sample_rate:>6} Hz n_fft {au.n_fft:<5} hop {au.hop_length:<4} "
               f"{au.frame_rate:6.2f} fps  examples {p.data.example_seconds:g} s  score {p.score.n_channels} ch")
+    print(f"\nGAN models (`train gan --preset MODEL[-GEOMETRY]`, GEOMETRY one of {', '.join(GEOMETRIES)}; "
+          f"default {GEOMETRIES[0]}):")
+    for n in gan_model_names():
+        m = load_gan_preset(n).model
+        head = f" + {m['head']} head" if m.get("head") else ""
+        print(f"{n:<{w}} {m.get('arch')}{head}")
     return 0
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
     from pianoforge.demo import run_demo
 
-    run_demo(Path(a.out), workers=a.workers, limit=a.limit)
+    run_demo(Path(a.out), workers=a.workers, limit=a.limit, force=a.force)
     return 0
 
 
 # ------------------------------------------------------------------------------------------- parser
+
+AUDIO_OUT_HELP = "output audio file: .wav or .flac (16-bit mono)"
+ALLOW_LONG_HELP = "render even when the audio would not fit in the memory available (see docs/reliability.md)"
 
 def build_parser() -> argparse.ArgumentParser:
     from pianoforge.config import preset_names
@@ -379,7 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a preset value, e.g. --set audio.sample_rate=22050 (repeatable)")
     b.add_argument("--workers", type=int, default=2, help="parallel worker processes (default 2)")
-    b.add_argument("--limit", type=int, help="use only the first N pieces (corpus: N music21 works)")
+    b.add_argument("--limit", type=int, help="use only the first N pieces (corpus: the first N music21 works plus N/4, at least one, "
+                        "of the generated exercises: --limit 4 builds 5 pieces)")
     b.add_argument("--cache-dir", type=Path, help="where converted corpus MIDI is cached "
                                                    "(default $PIANOFORGE_CACHE or ~/.cache/pianoforge)")
     b.add_argument("--allow-reserved", action="store_true",
@@ -393,13 +434,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("reference", help="render a MIDI file with FluidSynth (the reference renderer)")
     r.add_argument("input", type=Path, help="input MIDI file")
-    r.add_argument("-o", "--output", required=True, help="output WAV path")
-    r.add_argument("--sample-rate", type=int, default=16000, help="output sample rate in Hz (default 16000)")
+    r.add_argument("-o", "--output", required=True, help=AUDIO_OUT_HELP)
+    r.add_argument("--sample-rate", type=cliargs.positive_int, default=16000,
+                   help="output sample rate in Hz (default 16000)")
     r.add_argument("--soundfont", help="soundfont (.sf2/.sf3); default: FluidR3_GM or another found on the system")
-    r.add_argument("--program", type=int, default=0, help="General MIDI program, 0-127 (default 0, grand piano)")
-    r.add_argument("--gain", type=float, default=0.5, help="FluidSynth master gain (default 0.5)")
+    r.add_argument("--program", type=cliargs.int_in(0, 127), default=0,
+                   help="General MIDI program, 0-127 (default 0, grand piano)")
+    r.add_argument("--gain", type=cliargs.nonneg_float, default=0.5, help="FluidSynth master gain (default 0.5)")
     r.add_argument("--reverb", action="store_true", help="enable FluidSynth reverb (default: dry)")
-    r.add_argument("--release", type=float, default=1.5, help="seconds kept after the last note-off (default 1.5)")
+    r.add_argument("--release", type=cliargs.nonneg_float, default=1.5,
+                   help="seconds kept after the last note-off (default 1.5)")
+    r.add_argument("--allow-long", action="store_true", help=ALLOW_LONG_HELP)
     r.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
     r.set_defaults(func=cmd_reference)
 
@@ -415,7 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "Only read when the run starts; a resumed run continues from its own state")
     _add_loop_flags(tp)
     tp.set_defaults(func=cmd_train_perform)
-    tg = tsub.add_parser("gan", help="train a spectrogram GAN (dcgan, specgan, stylegan) on a dataset store",
+    tg = tsub.add_parser("gan", help="train a spectrogram GAN (dcgan, specgan, stylegan, framegan, notegan) on a "
+                                     "dataset store",
                          description="Train or resume (rerun the same command) a GAN. Writes per-epoch sample grids "
                                      "and Griffin-Lim WAVs (samples/), a diversity/divergence log with warnings "
                                      "(monitor_log.csv) and generator-only checkpoints. See docs/improvise.md.")
@@ -432,15 +478,17 @@ def build_parser() -> argparse.ArgumentParser:
     rr = sub.add_parser("render", help="render a MIDI file with a neural perform model",
                         description="MIDI -> WAV with a perform checkpoint (default: the shipped default model).")
     rr.add_argument("input", type=Path, help="input MIDI file")
-    rr.add_argument("-o", "--output", required=True, help="output WAV path")
+    rr.add_argument("-o", "--output", required=True, help=AUDIO_OUT_HELP)
     rr.add_argument("--checkpoint", help="perform checkpoint (.safetensors); default: the shipped default model")
     rr.add_argument("--phase", choices=["pghi+gl", "griffinlim", "pghi", "zero", "direct"],
                     help="phase reconstruction (default: the checkpoint's; direct for complex/time models)")
-    rr.add_argument("--iterations", type=int, help="Griffin-Lim iterations (default: the checkpoint's)")
-    rr.add_argument("--sample-rate", type=int, help="resample the output to this rate in Hz (default: the model's)")
-    rr.add_argument("--figure", help="also write the paper's Figure 4 (roll, predicted, reference) as this PNG")
-    rr.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    rr.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
+    rr.add_argument("--iterations", type=cliargs.nonneg_int, help="Griffin-Lim iterations (default: the checkpoint's)")
+    rr.add_argument("--sample-rate", type=cliargs.positive_int,
+                    help="resample the output to this rate in Hz (default: the model's)")
+    rr.add_argument("--figure", help="also write the paper's Figure 4 (roll, predicted, reference) as this .png")
+    rr.add_argument("--threads", type=cliargs.positive_int, help="torch CPU threads (default: torch's choice)")
+    rr.add_argument("--allow-long", action="store_true", help=ALLOW_LONG_HELP)
+    rr.add_argument("-f", "--force", action="store_true", help="overwrite existing output files (WAV, figure)")
     rr.set_defaults(func=cmd_render)
 
     gn = sub.add_parser("generate", help="generate piano clips from noise with a GAN generator",
@@ -448,17 +496,18 @@ def build_parser() -> argparse.ArgumentParser:
                                     "N-step latent interpolation from seed S to seed S+1 (or --seed-b). Seeded and "
                                     "reproducible. Default generator: the shipped one.")
     gn.add_argument("--checkpoint", help="GAN generator (.safetensors); default: the shipped gan-default")
-    gn.add_argument("-n", "--n", type=int, default=4, help="clips, or interpolation steps (default 4)")
+    gn.add_argument("-n", "--n", type=cliargs.positive_int, default=4, help="clips, or interpolation steps (default 4)")
     gn.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
-    gn.add_argument("--seed", type=int, default=0, help="seed of the first clip (default 0)")
+    gn.add_argument("--seed", type=cliargs.seed_int, default=0,
+                    help=f"seed of the first clip, 0..{cliargs.SEED_MAX} (default 0)")
     gn.add_argument("--interpolate", action="store_true", help="interpolate between the latents of two seeds")
-    gn.add_argument("--seed-b", type=int, help="--interpolate: the end seed (default: --seed + 1)")
+    gn.add_argument("--seed-b", type=cliargs.seed_int, help="--interpolate: the end seed (default: --seed + 1)")
     gn.add_argument("--denoise", action="store_true",
                     help="stationary spectral gating (noisereduce) with a noise profile from the quietest frames")
     gn.add_argument("--phase", help="phase reconstruction: pghi+gl, griffinlim, pghi, zero (default: the checkpoint's)")
-    gn.add_argument("--iterations", type=int, help="Griffin-Lim iterations (default: the checkpoint's)")
-    gn.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    gn.add_argument("-f", "--force", action="store_true", help="overwrite existing clips")
+    gn.add_argument("--iterations", type=cliargs.nonneg_int, help="Griffin-Lim iterations (default: the checkpoint's)")
+    gn.add_argument("--threads", type=cliargs.positive_int, help="torch CPU threads (default: torch's choice)")
+    gn.add_argument("-f", "--force", action="store_true", help="overwrite existing clips (WAV and PNG)")
     gn.set_defaults(func=cmd_generate)
 
     jg = sub.add_parser("judge", help="transcribe audio with basic-pitch and score it against MIDI",
@@ -467,6 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     jg.add_argument("--audio", type=Path, required=True, help="folder of <stem>.wav files")
     jg.add_argument("--midi", type=Path, required=True, help="folder of <stem>.mid reference scores")
     jg.add_argument("--out", type=Path, help="also write every score as JSON here")
+    jg.add_argument("-f", "--force", action="store_true", help="overwrite an existing --out file")
     jg.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     jg.set_defaults(func=cmd_judge)
 
@@ -490,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("-n", "--n", type=int, default=64, help="gan: generated clips, and real clips at most (default 64)")
     ev.add_argument("--seed", type=int, default=0, help="gan: seed of the first generated clip (default 0)")
     ev.add_argument("--denoise", action="store_true", help="gan: noise-reduce the generated clips")
-    ev.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    ev.add_argument("--threads", type=cliargs.positive_int, help="torch CPU threads (default: torch's choice)")
+    ev.add_argument("-f", "--force", action="store_true", help="overwrite an earlier report in --out")
     ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=cmd_eval)
 
@@ -534,8 +585,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("demo", help="the main job on the embedded default (what `make demo` runs)")
     m.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
-    m.add_argument("--workers", type=int, default=2, help="worker processes for the dataset build (default 2)")
-    m.add_argument("--limit", type=int, default=8, help="music21 works in the demo dataset (default 8)")
+    m.add_argument("--workers", type=cliargs.positive_int, default=2,
+                   help="worker processes for the dataset build (default 2)")
+    m.add_argument("--limit", type=cliargs.positive_int, default=8, help="music21 works in the demo dataset (default 8)")
+    m.add_argument("-f", "--force", action="store_true", help="write into an --out folder that already holds files")
     m.set_defaults(func=cmd_demo)
     return ap
 
@@ -551,7 +604,7 @@ def _add_loop_flags(tp: argparse.ArgumentParser) -> None:
                          "(train.lr_plateau_patience; default: the preset's, else off)")
     tp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     tp.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                    help="override a preset value, e.g. --set model.rnn_units=256 (repeatable)")
+                    help="override a preset value, e.g. --set train.lr=1e-4 (repeatable; keys: the preset's YAML)")
     tp.add_argument("--ckpt-every", type=int, default=200, help="save a resumable state every N steps (default 200)")
     tp.add_argument("--loader-workers", type=int, default=0, help="DataLoader worker processes (default 0)")
     tp.add_argument("--devices", type=int, default=1, help="processes (GPUs) per node for DDP (default 1)")

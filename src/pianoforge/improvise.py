@@ -21,6 +21,7 @@ A clip's latent depends on its seed only: clip k of ``generate(n, seed)`` is ``g
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -36,6 +37,7 @@ from pianoforge.checkpoint import CheckpointError, load_checkpoint
 from pianoforge.config import AudioConfig, Preset
 from pianoforge.data.gan_images import image_to_logmag, logmag_to_image
 from pianoforge.errors import PianoforgeError
+from pianoforge.fsutil import check_folder
 from pianoforge.models.gan import GanModelConfig, build_generator, generate_images, sample_latent
 
 __all__ = ["Clips", "GanGenerator", "generate_to_folder", "image_to_logmag", "logmag_to_audio", "logmag_to_image",
@@ -110,6 +112,13 @@ class Clips:
     logmag: np.ndarray  # (n, frames, bins) natural-log magnitude (frames first, as stored and plotted)
     images: torch.Tensor  # (n, 1, H, W) generator output in [-1, 1]
     sample_rate: int
+
+    def __len__(self) -> int:
+        return len(self.audio)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Each clip's audio (frames * hop,) float32, in order."""
+        return iter(self.audio)
 
 
 class GanGenerator:
@@ -268,9 +277,8 @@ def generate_to_folder(out_dir: str | Path, n: int, checkpoint: str | Path | Non
                        phase: str | None = None, iterations: int | None = None) -> dict[str, Any]:
     """What ``pianoforge generate`` does: N clips (or an N-step interpolation) as WAV + PNG in ``out_dir``."""
     t0 = time.perf_counter()
+    out = check_folder(out_dir, create=True)  # a read-only or missing place fails before the generator loads
     gen = GanGenerator.from_checkpoint(checkpoint)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     kw = {"phase": phase, "iterations": iterations}
     names = output_names(n, seed, interpolate, seed_b)
     if interpolate:

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,6 +30,9 @@ from pianoforge.config import Preset
 from pianoforge.midi.encoding import encode, frames_for
 from pianoforge.midi.score import Score, load_score
 from pianoforge.models.perform import PerformModel, PerformModelConfig
+
+if TYPE_CHECKING:
+    from pretty_midi import PrettyMIDI
 
 DEFAULT_CHECKPOINT = "perform-default.safetensors"
 PHASES = ("pghi+gl", "griffinlim", "pghi", "zero", "direct")
@@ -159,9 +162,11 @@ class PerformRenderer:
             logmag = self.model.to_logmag(out[None])[0].numpy()
         return RenderResult(audio, self.sample_rate, len(audio) / self.sample_rate, wall, logmag)
 
-    def render_midi(self, midi_path: str | Path, wav_path: str | Path | None = None, *, sample_rate: int | None = None,
-                    phase: str | None = None, iterations: int | None = None) -> RenderResult:
-        """Render a MIDI file; write ``wav_path`` (atomically, peak-safe) when given."""
+    def render_midi(self, midi_path: str | Path | Score | PrettyMIDI, wav_path: str | Path | None = None, *,
+                    sample_rate: int | None = None, phase: str | None = None,
+                    iterations: int | None = None) -> RenderResult:
+        """Render a MIDI file (or a ``pretty_midi.PrettyMIDI``, or a :class:`Score`); write ``wav_path``
+        (atomically, peak-safe) when given."""
         t0 = time.perf_counter()
         score = load_score(midi_path)
         res = self.render_score(score, phase, iterations)
@@ -174,9 +179,11 @@ class PerformRenderer:
         return res
 
 
-def render_midi(midi_path: str | Path, wav_path: str | Path, checkpoint: str | Path | None = None,
-                **kwargs: Any) -> RenderResult:
-    """Python API: render ``midi_path`` to ``wav_path`` with ``checkpoint`` (default: the shipped model)."""
+def render_midi(midi_path: str | Path | Score | PrettyMIDI, wav_path: str | Path | None = None,
+                checkpoint: str | Path | None = None, **kwargs: Any) -> RenderResult:
+    """Python API: render ``midi_path`` (a file, a ``pretty_midi.PrettyMIDI`` or a :class:`Score`) with
+    ``checkpoint`` (default: the shipped model); also write ``wav_path`` when given. The audio is
+    ``result.audio`` at ``result.sample_rate``."""
     return PerformRenderer.from_checkpoint(checkpoint).render_midi(midi_path, wav_path, **kwargs)
 
 

@@ -79,6 +79,10 @@ def render_score(score: Score, sample_rate: int, cfg: RenderConfig = RenderConfi
 
     Length: ``n_samples`` if given, else up to the last event plus ``cfg.release_seconds``.
     """
+    if int(sample_rate) < 1:  # the doubling loop below would never end
+        raise RenderError(score.source or None, f"sample rate must be a positive number of Hz, got {sample_rate}")
+    if not 0 <= int(cfg.program) <= 127:
+        raise RenderError(score.source or None, f"General MIDI program must be 0-127, got {cfg.program}")
     sf2 = find_soundfont(cfg.soundfont)
     exe = fluidsynth_binary()
     if n_samples is None:

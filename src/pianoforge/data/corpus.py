@@ -242,7 +242,7 @@ def convert_corpus(
     todo = [(w, cache_dir / f"{w.piece_id}.mid") for w in works]
     todo = [(w, out) for w, out in todo if not out.exists()]
     errors: dict[str, str] = {}
-    with tqdm(total=len(todo), desc="music21 corpus → MIDI", unit="work", disable=not progress) as bar:
+    with tqdm(total=len(todo), desc="music21 corpus → MIDI", unit="work", disable=not progress or not todo) as bar:
         for work, err in _results(todo, workers):
             if err is not None:
                 errors[work.path] = err

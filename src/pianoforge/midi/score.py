@@ -10,12 +10,16 @@ import logging
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pianoforge.config import HIGHEST_PITCH, LOWEST_PITCH
 from pianoforge.errors import ScoreError
 from pianoforge.fsutil import atomic_output
+
+if TYPE_CHECKING:
+    import pretty_midi
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +116,9 @@ def pedal_intervals(control_changes, end_time: float) -> list[tuple[float, float
     return out
 
 
-def load_score(path: str | Path) -> Score:
-    """Read a MIDI file into a piano :class:`Score`.
+def load_score(path: str | Path | Score | pretty_midi.PrettyMIDI) -> Score:
+    """Read a MIDI file (or take an in-memory ``pretty_midi.PrettyMIDI``; a :class:`Score` is returned as is)
+    into a piano :class:`Score`.
 
     Drum tracks are excluded; all other tracks are merged into one piano part; pitches outside A0..C8 are
     dropped with a warning that counts them. Raises :class:`ScoreError` (one line naming the file) for
@@ -121,6 +126,10 @@ def load_score(path: str | Path) -> Score:
     """
     import pretty_midi  # lazy: heavy import
 
+    if isinstance(path, Score):
+        return path
+    if isinstance(path, pretty_midi.PrettyMIDI):
+        return score_from_pretty_midi(path, "<PrettyMIDI>")
     p = Path(path)
     if not p.exists():
         raise ScoreError(p, "file not found")
@@ -141,6 +150,11 @@ def load_score(path: str | Path) -> Score:
     except Exception as e:  # mido/pretty_midi raise many types for corrupt or truncated data
         msg = " ".join(str(e).split())[:160] or type(e).__name__
         raise ScoreError(p, f"corrupt or truncated MIDI ({msg})") from e
+    return score_from_pretty_midi(pm, p)
+
+
+def score_from_pretty_midi(pm: pretty_midi.PrettyMIDI, p: str | Path) -> Score:
+    """The piano :class:`Score` of a parsed MIDI file; ``p`` names it in errors and in ``Score.source``."""
     pitched = [i for i in pm.instruments if not i.is_drum]
     n_drum = sum(len(i.notes) for i in pm.instruments if i.is_drum)
     raw = [n for i in pitched for n in i.notes]
