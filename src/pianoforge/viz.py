@@ -33,41 +33,58 @@ def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
     return p
 
 
-def plot_roll(ax, roll: np.ndarray, frame_rate: float, title: str = "score (piano roll)") -> None:
-    """roll: (88, frames) held channel in [0, 1] (or velocity)."""
+def plot_roll(ax, roll: np.ndarray, frame_rate: float, title: str = "score (piano roll)", start_s: float = 0.0) -> None:
+    """roll: (88, frames) held channel in [0, 1] (or velocity); its first frame at ``start_s`` seconds."""
     t = roll.shape[1] / frame_rate
     ax.imshow(roll, aspect="auto", origin="lower", cmap="Greys", interpolation="nearest",
-              extent=(0, t, LOWEST_PITCH - 0.5, LOWEST_PITCH + 87.5), vmin=0, vmax=1)
+              extent=(start_s, start_s + t, LOWEST_PITCH - 0.5, LOWEST_PITCH + 87.5), vmin=0, vmax=1)
     ax.set_ylabel("MIDI pitch")
     ax.set_title(title)
 
 
 def plot_logmag(ax, logmag: np.ndarray, audio: AudioConfig, title: str, vmin: float | None = None,
-                vmax: float | None = None) -> None:
-    """logmag: (frames, bins) natural-log magnitude; shown in dB (20 log10 |X|)."""
+                vmax: float | None = None, start_s: float = 0.0):
+    """logmag: (frames, bins) natural-log magnitude, its first frame at ``start_s`` seconds; shown in dB
+    (20 log10 |X|). Returns the image (for a colorbar)."""
     db = logmag.T * (20.0 / np.log(10.0))
     t = logmag.shape[0] / audio.frame_rate
     vmax = float(np.max(db)) if vmax is None else vmax
     vmin = vmax - 90.0 if vmin is None else vmin
     im = ax.imshow(db, aspect="auto", origin="lower", cmap="magma", interpolation="nearest",
-                   extent=(0, t, 0, audio.sample_rate / 2 / 1000), vmin=vmin, vmax=vmax)
+                   extent=(start_s, start_s + t, 0, audio.sample_rate / 2 / 1000), vmin=vmin, vmax=vmax)
     ax.set_ylabel("kHz")
     ax.set_title(title)
     return im
 
 
-def score_and_spectrograms(path: str | Path, roll: np.ndarray, spectra: list[tuple[str, np.ndarray]],
-                           audio: AudioConfig, title: str = "") -> Path:
-    """A column of panels: the piano roll, then one log-magnitude spectrogram per (title, (frames, bins))."""
+def score_and_spectrograms_figure(roll: np.ndarray, spectra: list[tuple[str, np.ndarray]], audio: AudioConfig,
+                                  title: str = "", start_s: float = 0.0):
+    """A column of panels on one time axis: the piano roll, then one log-magnitude spectrogram per (title,
+    (frames, bins)), on a shared dB scale. The colorbar has its own grid column spanning the spectrogram
+    rows, so every panel keeps the piano roll's exact width and time axis. ``start_s``: time of the first
+    frame (a passage cut from a longer piece). Returns the matplotlib figure (not saved)."""
     plt = _plt()
     n = 1 + len(spectra)
-    fig, axes = plt.subplots(n, 1, figsize=(11, 2.6 * n), sharex=True)
-    plot_roll(axes[0], roll, audio.frame_rate)
+    fig = plt.figure(figsize=(11, 2.6 * n))
+    grid = fig.add_gridspec(n, 2, width_ratios=(1.0, 0.018), wspace=0.02)
+    axes = [fig.add_subplot(grid[0, 0])]
+    axes += [fig.add_subplot(grid[i, 0], sharex=axes[0]) for i in range(1, n)]
+    plot_roll(axes[0], roll, audio.frame_rate, start_s=start_s)
     vmax = max(float(np.max(s)) for _, s in spectra) * 20 / np.log(10) if spectra else None
+    im = None
     for ax, (name, s) in zip(axes[1:], spectra, strict=True):
-        im = plot_logmag(ax, s, audio, name, vmax=vmax)
-        fig.colorbar(im, ax=ax, pad=0.01, label="dB")
+        im = plot_logmag(ax, s, audio, name, vmax=vmax, start_s=start_s)
+    if im is not None:
+        fig.colorbar(im, cax=fig.add_subplot(grid[1:, 1]), label="dB")
+    for ax in axes[:-1]:
+        ax.tick_params(labelbottom=False)
     axes[-1].set_xlabel("time (s)")
     if title:
         fig.suptitle(title)
-    return save_figure(fig, path)
+    return fig
+
+
+def score_and_spectrograms(path: str | Path, roll: np.ndarray, spectra: list[tuple[str, np.ndarray]],
+                           audio: AudioConfig, title: str = "", start_s: float = 0.0) -> Path:
+    """:func:`score_and_spectrograms_figure`, written to ``path`` as PNG."""
+    return save_figure(score_and_spectrograms_figure(roll, spectra, audio, title, start_s), path)
