@@ -340,3 +340,12 @@ def test_render_midi_api_takes_pretty_midi_and_no_wav_path(tmp_path):
     res = render_midi(pm, checkpoint=LAN)
     assert res.seconds > 0.5 and np.isfinite(res.audio).all() and np.abs(res.audio).max() > 1e-3
     assert files(tmp_path) == ["a.mid"]
+
+
+def test_a_pickle_is_never_loaded_as_a_checkpoint(tmp_path, midi, capsys):
+    """Held before issue 15: checkpoints are safetensors only; a torch pickle is refused, not unpickled."""
+    pt = tmp_path / "model.pt"
+    torch.save({"w": torch.zeros(2)}, pt)
+    code, _, err = run(capsys, "render", midi, "--checkpoint", pt, "-o", tmp_path / "a.wav")
+    one_line(code, err, pt, "not a safetensors checkpoint")
+    assert not (tmp_path / "a.wav").exists()
