@@ -137,7 +137,8 @@ def test_eval_reports_the_true_phase_row_and_subset_ratios(mixed_store, untraine
 
     subs = saved["subsets"]
     assert set(subs) == {"music21", "chord-dynamics"}
-    assert subs["music21"]["pieces"] == ["m21-a", "m21-b"] and subs["chord-dynamics"]["pieces"] == ["ex-test-chord-dynamics"]
+    assert subs["music21"]["pieces"] == ["m21-a", "m21-b"]
+    assert subs["chord-dynamics"]["pieces"] == ["ex-test-chord-dynamics"]
     for name, sub in subs.items():
         sel = [r for r in rows if r["subset"] == name]
         f1 = {s: np.mean([float(r["onset_f1"]) for r in sel if r["system"] == s]) for s in ("model", "reference")}

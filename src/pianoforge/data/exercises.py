@@ -5,7 +5,7 @@ Each exercise is one MIDI file with one piano instrument (program 0), pitches wi
 every machine. They cover what the music21 part lacks: the whole keyboard at every dynamic level, exact
 re-strikes, articulation and the sustain pedal. 25 exercises: 23 for training (38.9 minutes) and 2
 *test-only* ones (:func:`exercise_split` gives "test"; made with their own seed :data:`TEST_SEED`, in voicings
-the training exercises never play), 3.5 minutes:
+the training exercises never play), 3.4 minutes:
 
 =============================  =====  ===============================================================
 name (file ``ex-<name>.mid``)  sec    content

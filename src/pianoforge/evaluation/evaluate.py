@@ -29,8 +29,9 @@ MSE of the system's log-magnitude against the stored one (``lms_mse``; the refer
 from the reference magnitude, so theirs is ~0) and of its re-analysed audio against the re-analysed
 reference audio (``lms_mse_audio``: what phase reconstruction loses shows here), and the judge's scores
 (:mod:`pianoforge.evaluation.judge`). Outputs in ``out``: ``metrics.json`` (means per system, config,
-timing, subsets), ``pieces.csv`` (one row per piece x system), ``report.md`` (:mod:`.report`), ``figure4.png`` (first piece: piano
-roll, predicted and reference spectrograms), ``onset_f1.png`` and the first piece's model/reference WAVs.
+timing, subsets), ``pieces.csv`` (one row per piece x system), ``report.md`` (written by :mod:`.report`),
+``figure4.png`` (first piece: piano roll, predicted and reference spectrograms), ``onset_f1.png`` and the first
+piece's WAVs (model, reference, the decomposition and oracle rows).
 Every file is written atomically.
 """
 
