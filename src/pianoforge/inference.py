@@ -3,18 +3,23 @@
 ``PerformRenderer.from_checkpoint(path)`` needs nothing but the checkpoint (weights, normalization
 buffers and the full preset live inside it). Rendering:
 
-1. score -> frame encoding (T, channels), T = frames up to the last event + the release tail;
-2. chunked inference: windows of ``chunk_seconds`` overlapping by ``overlap_seconds``, run as one batch,
-   linearly cross-faded in the model's output space (so any length works with no seams);
-3. output -> magnitude (or complex / waveform) -> phase reconstruction -> audio of exactly T * hop
-   samples, starting at the score's t = 0 (sample-aligned with the FluidSynth reference of the same
-   MIDI, which the data pipeline renders with the same length);
-4. peak-safe save, optionally resampled.
+1. score -> frame encoding (T, channels), T = frames up to the last event + the release tail, made block
+   by block from the note list (:class:`pianoforge.midi.blocks.BlockEncoder`, equal to ``encode``);
+2. windowed inference: windows of ``chunk_seconds`` overlapping by ``overlap_seconds``, run
+   :data:`STREAM_CHUNKS` at a time, linearly cross-faded in the model's output space (no seams);
+3. output -> magnitude (or complex / waveform) -> streaming phase reconstruction
+   (:class:`pianoforge.phase.PhaseStream`) -> audio of exactly T * hop samples, starting at the score's
+   t = 0 (sample-aligned with the FluidSynth reference of the same MIDI);
+4. optionally resampled (streaming), written as it goes (atomic, peak-safe).
+
+Every stage holds a bounded number of frames, so memory does not grow with the piece
+(:meth:`PerformRenderer.stream`); :meth:`PerformRenderer.render_score` collects the same blocks into arrays.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -23,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from pianoforge.audio.io import resample, save_audio
+from pianoforge.audio.io import resample
 from pianoforge.audio.spectral import inverse_log_magnitude
 from pianoforge.checkpoint import CheckpointError, load_checkpoint
 from pianoforge.config import Preset
@@ -36,6 +41,11 @@ if TYPE_CHECKING:
 
 DEFAULT_CHECKPOINT = "perform-default.safetensors"
 PHASES = ("pghi+gl", "griffinlim", "pghi", "zero", "direct")
+
+STREAM_CHUNKS = 8
+"""Network windows run as one batch while streaming (8 x 4 s windows, 3 s apart: ~24 s of audio a batch)."""
+KEEP_SECONDS = 600.0
+"""``render_midi`` with a WAV path also returns the arrays for pieces up to this long (10 min: ~120 MB)."""
 
 
 def shipped_checkpoint(name: str = DEFAULT_CHECKPOINT) -> Path:
@@ -60,6 +70,9 @@ class RenderResult:
 
 
 class PerformRenderer:
+    block_frames: int | None = None
+    """Frames per streaming phase block (None: :data:`pianoforge.phase.stream.BLOCK_FRAMES`)."""
+
     def __init__(self, model: PerformModel, preset: Preset, meta: dict[str, Any] | None = None) -> None:
         self.model = model.eval()
         self.preset = preset
@@ -95,29 +108,25 @@ class PerformRenderer:
         """Score -> (T, channels) float32 frame encoding, T = :meth:`n_frames`."""
         return encode(score, self.preset.score, self.preset.audio.frame_rate, self.n_frames(score))
 
-    @torch.inference_mode()
-    def predict(self, frames: np.ndarray, chunk_frames: int | None = None, overlap_frames: int | None = None) -> torch.Tensor:
-        """(T, channels) encoding -> (T, D) raw model output, chunked with cross-faded overlaps.
+    def chunk_plan(self, t: int, chunk_frames: int | None = None,
+                   overlap_frames: int | None = None) -> tuple[list[int], int, torch.Tensor | None]:
+        """Network windows over ``t`` frames: their starts, their length ``w`` and their cross-fade weights
+        (n, w), or ``([0], t, None)`` for one pass (``chunk_frames=0`` or a piece no longer than a window).
 
-        ``chunk_frames=0`` runs the whole sequence in one pass (the seam-free reference).
+        Consecutive windows overlap by ``overlap_frames`` (the last one by more, so that it ends at ``t``); in
+        each overlap a quarter at either end gets no weight (chunk edges: conv padding, recurrent warm-up)
+        and a linear ramp hands over in between.
         """
         fr = self.preset.audio.frame_rate
         w = int(round(self.chunk_seconds * fr)) if chunk_frames is None else chunk_frames
         o = int(round(self.overlap_seconds * fr)) if overlap_frames is None else overlap_frames
-        x = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))
-        t = x.shape[0]
         if w <= 0 or t <= w:
-            return self.model(x[None])[0]
+            return [0], t, None
         o = min(max(o, 1), w // 2)
         step = w - o
         starts = list(range(0, max(t - o, 1), step))
         if starts[-1] + w < t:
             starts.append(t - w)
-        batch = torch.zeros(len(starts), w, x.shape[1])
-        for i, s in enumerate(starts):
-            seg = x[s:s + w]
-            batch[i, : seg.shape[0]] = seg
-        y = self.model(batch)  # (n, w, D)
         weights = torch.ones(len(starts), w)
         for i in range(1, len(starts)):
             k = starts[i - 1] + w - starts[i]  # frames shared by chunks i-1 and i
@@ -128,55 +137,156 @@ class PerformRenderer:
             weights[i - 1, w - k:w - k + m] = 1
             weights[i - 1, w - k + m:w - m] = 1 - ramp
             weights[i - 1, w - m:] = 0
-        out = torch.zeros(t, y.shape[-1])
-        norm = torch.zeros(t, 1)
-        for i, s in enumerate(starts):
-            n = min(w, t - s)
-            out[s:s + n] += y[i, :n] * weights[i, :n, None]
-            norm[s:s + n] += weights[i, :n, None]
-        return out / norm.clamp_min(1e-8)
+        return starts, w, weights
 
     @torch.inference_mode()
-    def synthesize(self, out: torch.Tensor, phase: str | None = None, iterations: int | None = None) -> np.ndarray:
-        """(T, D) raw output -> (T * hop,) float32 audio."""
-        from pianoforge import phase as ph
+    def outputs(self, source: Callable[[int, int], np.ndarray], t: int, chunk_frames: int | None = None,
+                overlap_frames: int | None = None, group: int = STREAM_CHUNKS) -> Iterator[torch.Tensor]:
+        """Raw model output, block by block in order, for a ``t``-frame encoding read through
+        ``source(a, b) -> (b - a, channels)`` (the frames ``[a, b)``). Yields (frames_i, D) tensors that
+        together cover ``[0, t)``; ``group`` windows of :meth:`chunk_plan` run as one batch, so memory is
+        bounded by ``group`` windows whatever ``t`` is (one pass: the whole encoding at once)."""
+        starts, w, weights = self.chunk_plan(t, chunk_frames, overlap_frames)
+        if weights is None:
+            yield self.model(torch.from_numpy(np.ascontiguousarray(source(0, t), dtype=np.float32))[None])[0]
+            return
+        f0, out, norm = 0, torch.zeros(0, self.model.out_dim), torch.zeros(0, 1)
+        for g0 in range(0, len(starts), group):
+            idx = range(g0, min(g0 + group, len(starts)))
+            a, end = starts[idx[0]], min(starts[idx[-1]] + w, t)
+            x = torch.from_numpy(np.ascontiguousarray(source(a, end), dtype=np.float32))
+            batch = torch.zeros(len(idx), w, x.shape[1])
+            for j, i in enumerate(idx):
+                seg = x[starts[i] - a:starts[i] - a + w]
+                batch[j, :seg.shape[0]] = seg
+            y = self.model(batch)  # (n, w, D)
+            grow = end - f0 - out.shape[0]
+            out, norm = torch.cat([out, y.new_zeros(grow, y.shape[-1])]), torch.cat([norm, torch.zeros(grow, 1)])
+            for j, i in enumerate(idx):
+                s, n = starts[i] - f0, min(w, t - starts[i])
+                out[s:s + n] += y[j, :n] * weights[i, :n, None]
+                norm[s:s + n] += weights[i, :n, None]
+            final = (starts[idx[-1] + 1] if idx[-1] + 1 < len(starts) else t) - f0  # no later window reaches here
+            yield out[:final] / norm[:final].clamp_min(1e-8)
+            out, norm, f0 = out[final:], norm[final:], f0 + final
+
+    @torch.inference_mode()
+    def predict(self, frames: np.ndarray, chunk_frames: int | None = None, overlap_frames: int | None = None) -> torch.Tensor:
+        """(T, channels) encoding -> (T, D) raw model output, chunked with cross-faded overlaps (all windows in
+        one batch). ``chunk_frames=0`` runs the whole sequence in one pass (the seam-free reference)."""
+        t = frames.shape[0]
+        return torch.cat(list(self.outputs(lambda a, b: frames[a:b], t, chunk_frames, overlap_frames, group=t + 1)))
+
+    def _method(self, phase: str | None, iterations: int | None) -> tuple[str, int]:
+        """The phase method and iteration count a render uses; ValueError for one this model cannot use."""
+        from pianoforge.phase import PHASE_METHODS
 
         method = phase or self.phase
         n_iter = self.iterations if iterations is None else iterations
         if method == "direct" or self.model.carries_phase:
             if not self.model.carries_phase:
                 raise ValueError(f"phase 'direct' needs a complex or time model; this one predicts {self.model.cfg.output}")
-            return self.model.to_audio(out[None])[0].numpy().astype(np.float32)
-        if method not in PHASES:
+            return "direct", 0
+        if method not in PHASE_METHODS:
             raise ValueError(f"unknown phase method {method!r} (one of {', '.join(PHASES)})")
+        if n_iter < 0:
+            raise ValueError(f"iterations must be >= 0, got {n_iter}")
+        return method, n_iter
+
+    @torch.inference_mode()
+    def synthesize(self, out: torch.Tensor, phase: str | None = None, iterations: int | None = None) -> np.ndarray:
+        """(T, D) raw output -> (T * hop,) float32 audio, the whole plane at once (:meth:`stream` does it in
+        blocks)."""
+        from pianoforge import phase as ph
+
+        method, n_iter = self._method(phase, iterations)
+        if method == "direct":
+            return self.model.to_audio(out[None])[0].numpy().astype(np.float32)
         mag = inverse_log_magnitude(self.model.to_logmag(out[None])[0], self.preset.audio.log_eps).T  # (bins, T)
         return ph.reconstruct(mag.contiguous(), self.preset.audio, method, n_iter).numpy().astype(np.float32)
 
+    @torch.inference_mode()
+    def _audio_blocks(self, score: Score, method: str, n_iter: int,
+                      logmag: list[np.ndarray] | None = None) -> Iterator[np.ndarray]:
+        """Score -> float32 audio blocks at the model's rate (``frames * hop`` samples in all): block
+        encoding, windowed network, streaming phase. Appends (frames_i, bins) log-magnitudes to ``logmag``."""
+        from pianoforge.midi.blocks import BlockEncoder
+        from pianoforge.phase import PhaseStream
+
+        a = self.preset.audio
+        t = self.n_frames(score)
+        enc = BlockEncoder(score, self.preset.score, a.frame_rate, t)
+        direct = method == "direct"
+        kw = {} if self.block_frames is None else {"block_frames": self.block_frames}
+        ps = None if direct and self.model.cfg.output == "time" else PhaseStream(a, method, n_iter, **kw)
+        for out in self.outputs(enc.block, t):
+            if logmag is not None:
+                logmag.append(self.model.to_logmag(out[None])[0].numpy())
+            if ps is None:  # per-frame waveform samples: nothing to stitch
+                yield self.model.to_audio(out[None])[0].numpy().astype(np.float32)
+                continue
+            spec = (self.model.to_complex(out[None])[0].T if direct else
+                    inverse_log_magnitude(self.model.to_logmag(out[None])[0], a.log_eps))
+            for y in ps.push(spec):
+                yield y.numpy()
+        for y in ps.finish() if ps is not None else ():
+            yield y.numpy()
+
+    def stream(self, score: Score | str | Path | PrettyMIDI, phase: str | None = None, iterations: int | None = None,
+               sample_rate: int | None = None) -> Iterator[np.ndarray]:
+        """Render a score (or MIDI path) as an iterator of float32 audio blocks (about 33 s each at the
+        default preset), with memory independent of the piece's length: encoding, network and phase run
+        block by block with bounded look-ahead (docs/perform.md, "Streaming"). Their concatenation equals
+        :meth:`render_score`'s audio. Bad arguments raise ValueError before the first block."""
+        score = load_score(score)
+        method, n_iter = self._method(phase, iterations)
+        blocks = self._audio_blocks(score, method, n_iter)
+        if sample_rate and sample_rate != self.sample_rate:
+            from pianoforge.audio.stream import resample_blocks
+
+            blocks = resample_blocks(blocks, self.sample_rate, sample_rate)
+        return blocks
+
     def render_score(self, score: Score, phase: str | None = None, iterations: int | None = None) -> RenderResult:
+        """Render to arrays (audio and predicted log-magnitude); for long pieces use :meth:`stream` or
+        :meth:`render_midi` with a WAV path."""
         t0 = time.perf_counter()
-        frames = self.encode(score)
-        out = self.predict(frames)
-        audio = self.synthesize(out, phase, iterations)
+        method, n_iter = self._method(phase, iterations)
+        logmag: list[np.ndarray] = []
+        audio = np.concatenate([np.zeros(0, np.float32), *self._audio_blocks(score, method, n_iter, logmag)])
         wall = time.perf_counter() - t0
-        with torch.inference_mode():
-            logmag = self.model.to_logmag(out[None])[0].numpy()
-        return RenderResult(audio, self.sample_rate, len(audio) / self.sample_rate, wall, logmag)
+        return RenderResult(audio, self.sample_rate, len(audio) / self.sample_rate, wall, np.concatenate(logmag))
 
     def render_midi(self, midi_path: str | Path | Score | PrettyMIDI, wav_path: str | Path | None = None, *,
-                    sample_rate: int | None = None, phase: str | None = None,
-                    iterations: int | None = None) -> RenderResult:
-        """Render a MIDI file (or a ``pretty_midi.PrettyMIDI``, or a :class:`Score`); write ``wav_path``
-        (atomically, peak-safe) when given."""
+                    sample_rate: int | None = None, phase: str | None = None, iterations: int | None = None,
+                    keep_arrays: bool | None = None) -> RenderResult:
+        """Render a MIDI file (or a ``pretty_midi.PrettyMIDI``, or a :class:`Score`). Without ``wav_path``: :meth:`render_score` (arrays), resampled to
+        ``sample_rate``. With it, the audio streams into the file as it is made (atomically, peak-safe; a
+        failure leaves no file) and the result holds the audio and log-magnitude arrays only when
+        ``keep_arrays`` (default: for pieces up to :data:`KEEP_SECONDS`); otherwise they are empty and
+        memory stays flat at any length."""
         t0 = time.perf_counter()
         score = load_score(midi_path)
-        res = self.render_score(score, phase, iterations)
-        if sample_rate and sample_rate != res.sample_rate:
-            res.audio = resample(res.audio, res.sample_rate, sample_rate)
-            res.sample_rate = sample_rate
-        res.wall_s = time.perf_counter() - t0
-        if wav_path is not None:
-            save_audio(wav_path, res.audio, res.sample_rate)
-        return res
+        if wav_path is None:
+            res = self.render_score(score, phase, iterations)
+            if sample_rate and sample_rate != res.sample_rate:
+                res.audio = resample(res.audio, res.sample_rate, sample_rate)
+                res.sample_rate = sample_rate
+            res.wall_s = time.perf_counter() - t0
+            return res
+        from pianoforge.audio.stream import resample_blocks, write_audio_stream
+
+        method, n_iter = self._method(phase, iterations)
+        rate = sample_rate or self.sample_rate
+        if keep_arrays is None:
+            keep_arrays = self.n_frames(score) / self.preset.audio.frame_rate <= KEEP_SECONDS
+        logmag: list[np.ndarray] | None = [] if keep_arrays else None
+        kept: list[np.ndarray] = []
+        blocks = resample_blocks(self._audio_blocks(score, method, n_iter, logmag), self.sample_rate, rate)
+        n, _ = write_audio_stream(wav_path, (kept.append(b) or b if keep_arrays else b for b in blocks), rate)
+        audio = np.concatenate([np.zeros(0, np.float32), *kept])
+        lm = np.concatenate(logmag) if logmag else np.zeros((0, self.preset.audio.n_bins), np.float32)
+        return RenderResult(audio, rate, n / rate, time.perf_counter() - t0, lm)
 
 
 def render_midi(midi_path: str | Path | Score | PrettyMIDI, wav_path: str | Path | None = None,
