@@ -31,7 +31,7 @@ $(VPY):
 $(STAMP): pyproject.toml | $(VPY)
 	@echo "[install] python packages into $(VENV) (torch==2.13.0 CPU)"
 	$(VPY) -m pip install -q --upgrade "pip>=23" >/dev/null
-	$(VPY) -m pip install -q "torch==2.13.0" "setuptools<81" -e ".[train,eval,dev]" \
+	$(VPY) -m pip install -q "torch==2.13.0" "setuptools<81" -e ".[eval,dev]" \
 	  || { echo "ERROR: pip install failed (see above)" >&2; exit 1; }
 	$(VPY) -m pip install -q --no-deps "basic-pitch==0.4.0" \
 	  || { echo "ERROR: pip install basic-pitch failed" >&2; exit 1; }

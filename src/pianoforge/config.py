@@ -13,10 +13,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import types
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -135,6 +139,148 @@ class DataConfig:
         return max(1, audio.frames_for_seconds(s))
 
 
+# ------------------------------------------------------------------------------- typed section loader
+
+T = TypeVar("T")
+
+
+class _Mismatch(Exception):
+    """A value that does not fit a field's type; ``expected`` says what would."""
+
+    def __init__(self, expected: str) -> None:
+        super().__init__(expected)
+        self.expected = expected
+
+
+def _fit(value: Any, tp: Any) -> Any:
+    """``value`` converted to the annotation ``tp`` (YAML lists -> tuples; numeric strings such as YAML's
+    ``1e-3`` -> floats; an int is a valid float), or :class:`_Mismatch`."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        for a in options:
+            try:
+                return _fit(value, a)
+            except _Mismatch:
+                pass
+        names = [_type_name(a) for a in options] + (["null"] if type(None) in args else [])
+        raise _Mismatch(" or ".join(names))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise _Mismatch("true or false")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise _Mismatch("an integer")
+    if tp is float:
+        v = value
+        if isinstance(v, str):
+            try:
+                v = float(v)
+            except ValueError:
+                raise _Mismatch("a number") from None
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise _Mismatch("a number")
+        if not math.isfinite(v):
+            raise _Mismatch("a finite number")
+        return v if isinstance(v, int) else float(v)  # an int stays an int: stored presets hash as before
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise _Mismatch("a string")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise _Mismatch(_type_name(tp))
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_fit(v, args[0]) for v in value)
+        if len(value) != len(args):
+            raise _Mismatch(_type_name(tp))
+        return tuple(_fit(v, a) for v, a in zip(value, args, strict=True))
+    if origin is dict:
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise _Mismatch(_type_name(tp))
+        return {k: _fit(v, args[1]) for k, v in value.items()}
+    return value  # an annotation this loader does not check
+
+
+def _type_name(tp: Any) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    if tp in names:
+        return names[tp]
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is tuple:
+        n = "any number of" if len(args) == 2 and args[1] is Ellipsis else str(len(args))
+        return f"a list of {n} {_type_name(args[0]).replace('an ', '').replace('a ', '')}s"
+    if origin is dict:
+        return f"a mapping of names to {_type_name(args[1]).replace('an ', '').replace('a ', '')}s"
+    return str(tp)
+
+
+def section_from_dict(cls: type[T], d: Mapping[str, Any] | None, section: str, origin: str | None = None,
+                      **fixed: Any) -> T:
+    """Build the frozen dataclass ``cls`` from the mapping ``d`` of a preset's ``section``, checked key by key.
+
+    Unknown keys and values of the wrong type are a one-line :class:`ConfigError` naming ``section.key``
+    (``model.dropout must be a number, got 'abc'``); so is a ConfigError or ValueError raised by the class's
+    own ``__post_init__`` range checks. ``fixed`` are fields set by the caller, not by the preset.
+    """
+    if d is not None and not isinstance(d, Mapping):
+        raise ConfigError(origin, f"{section} must be a mapping, got {d!r}")
+    d = dict(d or {})
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    unknown = sorted(set(d) - set(names))
+    if unknown:
+        raise ConfigError(origin, f"unknown key(s) in {section}: {', '.join(unknown)} "
+                                  f"(known: {', '.join(n for n in names if n not in fixed)})")
+    kwargs: dict[str, Any] = {}
+    for key, value in d.items():
+        try:
+            kwargs[key] = _fit(value, hints[key])
+        except _Mismatch as e:
+            raise ConfigError(origin, f"{section}.{key} must be {e.expected}, got {value!r}") from None
+    try:
+        return cls(**kwargs, **fixed)
+    except ConfigError as e:
+        raise ConfigError(origin, e.problem) from e
+    except (TypeError, ValueError) as e:
+        raise ConfigError(origin, f"bad {section} section: {e}") from e
+
+
+INFERENCE_PHASES = ("pghi+gl", "griffinlim", "pghi", "zero", "direct")
+"""Phase reconstructions of perform rendering (``direct``: the model's own complex or waveform output)."""
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """The ``inference`` section of a perform preset: how :class:`pianoforge.inference.PerformRenderer`
+    renders. The defaults are the ``default`` preset's (a preset without the section renders like it)."""
+
+    phase: str = "pghi+gl"  # see pianoforge.phase
+    iterations: int = 4  # Griffin-Lim iterations after PGHI
+    chunk_seconds: float = 4.0  # network windows as long as the training examples (0: one pass)
+    overlap_seconds: float = 1.0  # cross-faded overlap of consecutive windows
+
+    def __post_init__(self) -> None:
+        if self.phase not in INFERENCE_PHASES:
+            raise ConfigError(None, f"inference.phase must be one of {', '.join(INFERENCE_PHASES)}, "
+                                    f"got {self.phase!r}")
+        if self.iterations < 0:
+            raise ConfigError(None, f"inference.iterations must be >= 0, got {self.iterations}")
+        if self.chunk_seconds < 0 or self.overlap_seconds < 0:
+            raise ConfigError(None, "inference.chunk_seconds and inference.overlap_seconds must be >= 0, got "
+                                    f"{self.chunk_seconds} and {self.overlap_seconds}")
+
+    @classmethod
+    def from_preset(cls, preset: Preset) -> InferenceConfig:
+        return section_from_dict(cls, preset.inference, "inference", f"preset {preset.name}")
+
+
 @dataclass(frozen=True)
 class Preset:
     """A named, complete configuration. ``model``, ``train`` and ``inference`` are free-form sections
@@ -167,21 +313,12 @@ class Preset:
             raise ConfigError(origin, f"unknown preset section(s): {', '.join(sorted(unknown))}")
         kwargs: dict[str, Any] = {"name": d.get("name", "custom"), "description": d.get("description", "")}
         for key, klass in sections.items():
-            sub = dict(d.get(key) or {})
-            names = {f.name for f in dataclasses.fields(klass)}
-            bad = set(sub) - names
-            if bad:
-                raise ConfigError(origin, f"unknown key(s) in {key}: {', '.join(sorted(bad))}")
-            for tkey in ("resize", "split_fractions"):
-                if tkey in sub and sub[tkey] is not None:
-                    sub[tkey] = tuple(sub[tkey])
-            try:
-                kwargs[key] = klass(**sub)
-            except TypeError as e:
-                raise ConfigError(origin, f"bad {key} section: {e}") from e
-        kwargs["model"] = dict(d.get("model") or {})
-        kwargs["train"] = dict(d.get("train") or {})
-        kwargs["inference"] = dict(d.get("inference") or {})
+            kwargs[key] = section_from_dict(klass, d.get(key), key, origin)
+        for key in ("model", "train", "inference"):  # free-form here, typed by the layers that use them
+            sub = d.get(key) or {}
+            if not isinstance(sub, Mapping):
+                raise ConfigError(origin, f"{key} must be a mapping of keys to values, got {sub!r}")
+            kwargs[key] = dict(sub)
         return cls(**kwargs)
 
 

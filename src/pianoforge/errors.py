@@ -40,3 +40,8 @@ class ConfigError(PianoforgeError):
 class OutputError(PianoforgeError):
     """An output that cannot be written: a special file in the way, a missing or read-only folder, a full disk,
     an unsupported format, an existing file without ``--force``."""
+
+
+class TrainingError(PianoforgeError):
+    """A training run that cannot start (too little data, no validation split, no GPU) or must stop (a
+    non-finite loss); what was saved before stays valid."""

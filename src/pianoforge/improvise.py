@@ -36,15 +36,16 @@ from pianoforge.audio.spectral import Normalizer, inverse_log_magnitude
 from pianoforge.checkpoint import CheckpointError, load_checkpoint
 from pianoforge.config import AudioConfig, Preset
 from pianoforge.data.gan_images import image_to_logmag, logmag_to_image
-from pianoforge.errors import PianoforgeError
+from pianoforge.errors import ConfigError, PianoforgeError
 from pianoforge.fsutil import check_folder
 from pianoforge.models.gan import GanModelConfig, build_generator, generate_images, sample_latent
+from pianoforge.models.gan.config import GAN_PHASES, GanInferenceConfig
 
 __all__ = ["Clips", "GanGenerator", "generate_to_folder", "image_to_logmag", "logmag_to_audio", "logmag_to_image",
            "reduce_noise", "sample_grid"]
 
 DEFAULT_CHECKPOINT = "gan-default.safetensors"
-PHASES = ("griffinlim", "pghi+gl", "pghi", "zero")
+PHASES = GAN_PHASES
 NOISE_QUANTILE = 0.1
 """Noise reduction: the quietest 10 % of frames (by RMS) form the noise profile."""
 
@@ -130,8 +131,8 @@ class GanGenerator:
         self.preset, self.normalizer = preset, normalizer
         self.size, self.grid = (int(size[0]), int(size[1])), (int(grid[0]), int(grid[1]))
         self.meta = meta or {}
-        self.phase = str(preset.inference.get("phase", "pghi+gl"))
-        self.iterations = int(preset.inference.get("iterations", 32))
+        inf = GanInferenceConfig.from_preset(preset)
+        self.phase, self.iterations = inf.phase, inf.iterations
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None) -> GanGenerator:
@@ -142,11 +143,12 @@ class GanGenerator:
         try:
             preset = Preset.from_dict(cfg["preset"], str(p))
             mcfg = GanModelConfig.from_dict(cfg["model"])
+            GanInferenceConfig.from_preset(preset)
             size, grid = tuple(cfg["image_size"]), tuple(cfg["grid"])
             model = build_generator(mcfg, size)
             model.load_state_dict(tensors)
             norm = Normalizer.from_dict(cfg["normalizer"])
-        except (KeyError, ValueError, TypeError, RuntimeError) as e:
+        except (KeyError, ValueError, TypeError, RuntimeError, ConfigError) as e:
             raise CheckpointError(p, f"checkpoint does not match this pianoforge's GAN models ({str(e)[:120]})") from e
         if len(norm.mean) != grid[0]:
             raise CheckpointError(p, f"normalizer has {len(norm.mean)} bins but the grid has {grid[0]}")

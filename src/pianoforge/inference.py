@@ -31,7 +31,8 @@ import torch
 from pianoforge.audio.io import resample
 from pianoforge.audio.spectral import inverse_log_magnitude
 from pianoforge.checkpoint import CheckpointError, load_checkpoint
-from pianoforge.config import Preset
+from pianoforge.config import INFERENCE_PHASES, InferenceConfig, Preset
+from pianoforge.errors import ConfigError
 from pianoforge.midi.encoding import encode, frames_for
 from pianoforge.midi.score import Score, load_score
 from pianoforge.models.perform import PerformModel, PerformModelConfig
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from pretty_midi import PrettyMIDI
 
 DEFAULT_CHECKPOINT = "perform-default.safetensors"
-PHASES = ("pghi+gl", "griffinlim", "pghi", "zero", "direct")
+PHASES = INFERENCE_PHASES
 
 STREAM_CHUNKS = 8
 """Network windows run as one batch while streaming (8 x 4 s windows, 3 s apart: ~24 s of audio a batch)."""
@@ -77,11 +78,9 @@ class PerformRenderer:
         self.model = model.eval()
         self.preset = preset
         self.meta = meta or {}
-        inf = preset.inference
-        self.chunk_seconds = float(inf.get("chunk_seconds", 8.0))
-        self.overlap_seconds = float(inf.get("overlap_seconds", 1.0))
-        self.phase = str(inf.get("phase", "pghi+gl"))
-        self.iterations = int(inf.get("iterations", 8))
+        inf = InferenceConfig.from_preset(preset)  # a preset without the section renders like `default`
+        self.chunk_seconds, self.overlap_seconds = inf.chunk_seconds, inf.overlap_seconds
+        self.phase, self.iterations = inf.phase, inf.iterations
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None) -> PerformRenderer:
@@ -93,7 +92,8 @@ class PerformRenderer:
             preset = Preset.from_dict(cfg["preset"], str(p))
             model = PerformModel(PerformModelConfig.from_dict(cfg["model"]), preset.audio)
             model.load_state_dict(tensors)
-        except (KeyError, ValueError, RuntimeError) as e:
+            InferenceConfig.from_preset(preset)
+        except (KeyError, ValueError, RuntimeError, ConfigError) as e:
             raise CheckpointError(p, f"checkpoint does not match this pianoforge's models ({str(e)[:120]})") from e
         return cls(model, preset, cfg)
 

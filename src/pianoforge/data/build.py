@@ -27,6 +27,8 @@ import numpy as np
 
 from pianoforge.audio.spectral import Normalizer
 from pianoforge.config import Preset
+from pianoforge.data import piece
+from pianoforge.data.piece import audio_identity, file_digest
 from pianoforge.data.reserved import is_reserved
 from pianoforge.data.sources import SPLITS, PieceSpec
 from pianoforge.data.store import ARRAYS, FORMAT, FORMAT_VERSION, MANIFEST, read_manifest, write_json_atomic
@@ -44,22 +46,6 @@ class BuildReport:
     skipped: list[dict[str, str]] = field(default_factory=list)
     up_to_date: bool = False
     manifest: dict[str, Any] = field(default_factory=dict)
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha1()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def audio_identity(path: Path | None) -> str | None:
-    """Size and modification time of a recorded audio file (hashing every MAESTRO WAV would be slow)."""
-    if path is None or not path.exists():
-        return None
-    st = path.stat()
-    return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 def source_digest(specs: Iterable[PieceSpec]) -> str:
@@ -179,7 +165,6 @@ def _run(todo: list[PieceSpec], preset: Preset, pieces_dir: Path, fingerprint: s
          progress: bool):
     from tqdm import tqdm
 
-    from pianoforge.data.piece import process_piece
 
     if not todo:
         return
@@ -188,12 +173,12 @@ def _run(todo: list[PieceSpec], preset: Preset, pieces_dir: Path, fingerprint: s
     try:
         if workers <= 1:
             for s in todo:
-                yield s, process_piece(s, pdict, pieces_dir, fingerprint)
+                yield s, piece.process_piece(s, pdict, pieces_dir, fingerprint)
                 bar.update()
         else:
             with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                                      initializer=_init_worker) as ex:
-                futs = {ex.submit(process_piece, s, pdict, pieces_dir, fingerprint): s for s in todo}
+                futs = {ex.submit(piece.process_piece, s, pdict, pieces_dir, fingerprint): s for s in todo}
                 for f in as_completed(futs):
                     yield futs[f], f.result()
                     bar.update()

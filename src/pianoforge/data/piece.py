@@ -5,6 +5,7 @@ Returns the piece's metadata dict, or a one-line error string (the piece is then
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,24 @@ from pianoforge.midi.encoding import encode, frames_for
 from pianoforge.midi.score import load_score
 
 
-def process_piece(spec: PieceSpec, preset_dict: dict[str, Any], pieces_dir: Path, fingerprint: str) -> dict[str, Any] | str:
-    from pianoforge.data.build import audio_identity, file_digest
+def file_digest(path: Path) -> str:
+    """SHA-1 of a file's bytes (a MIDI source's identity)."""
+    h = hashlib.sha1()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
+
+def audio_identity(path: Path | None) -> str | None:
+    """Size and modification time of a recorded audio file (hashing every MAESTRO WAV would be slow)."""
+    if path is None or not path.exists():
+        return None
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def process_piece(spec: PieceSpec, preset_dict: dict[str, Any], pieces_dir: Path, fingerprint: str) -> dict[str, Any] | str:
     preset = Preset.from_dict(preset_dict)
     a = preset.audio
     try:

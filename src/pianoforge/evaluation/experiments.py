@@ -394,7 +394,8 @@ def run_experiment(name: str, out_dir: str | Path, data_root: str | Path, budget
     """Run experiment ``name`` (see the module docstring) into ``out_dir/name/``; returns ``NAME.csv``.
 
     ``stores`` maps a geometry (``lan2018``, ``default``) to an existing store to use instead of building
-    the corpus subset under ``data_root``. Raises :class:`ConfigError` for an unknown name.
+    the corpus subset under ``data_root``. Raises :class:`ConfigError` for an unknown name, and, after writing
+    the results of the others, :class:`PianoforgeError` naming the variants that failed.
     """
     import torch
 
@@ -461,4 +462,8 @@ def run_experiment(name: str, out_dir: str | Path, data_root: str | Path, budget
          "data": {k: str(p) for k, p in data.items()}, "total_s": round(time.perf_counter() - t0, 1)},
         indent=1, default=str) + "\n")
     log(f"{csv_path}: {sum(len(r['curve']) for r in records)} rows; figure {png}; summary {exp_dir / (name + '.md')}")
+    if failed:  # the others' results are written; the command still fails (non-zero exit), naming them
+        raise PianoforgeError(exp_dir, f"{len(failed)} of {len(exp.variants)} variants failed "
+                                       f"({'; '.join(f'{k}: {e}' for k, e in failed.items())}); results of the "
+                                       f"others in {csv_path}")
     return csv_path

@@ -20,7 +20,7 @@ a checkpoint alone rebuilds the whole mapping (nothing else is needed at inferen
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,7 @@ from torch import nn
 
 from pianoforge.audio.loudness import equal_loudness_gain
 from pianoforge.audio.spectral import Normalizer, istft, log_magnitude, stft
-from pianoforge.config import N_KEYS, AudioConfig, ScoreConfig
+from pianoforge.config import N_KEYS, AudioConfig, ScoreConfig, section_from_dict
 from pianoforge.models.blocks import Recurrent, ResConv, TimeDistributedMLP
 from pianoforge.models.note_synth import NoteSynthHead
 
@@ -63,6 +63,7 @@ class PerformModelConfig:
     note_embed: int = 16  # learned key embedding fed to the MLP
     note_release_cutoff: float = 1.5  # seconds into its release after which a note is silent (FluidR3: < 1.25 s)
     note_residual: bool = False  # add a per-bin log-magnitude correction from the trunk
+    note_table: bool = False  # add a learned per-key spectrum at every strike age (72 anchors, 3.3 M weights)
     note_channels: int = -1  # first note-state channel of the input (set from the score config)
     velocity_channels: int = -1  # first velocity channel of the input (-1: none; set from the score config)
 
@@ -82,12 +83,9 @@ class PerformModelConfig:
             raise ValueError(f"unknown rnn {self.rnn!r} (gru, lstm or none)")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> PerformModelConfig:
-        names = {f.name for f in fields(cls)}
-        bad = set(d) - names
-        if bad:
-            raise ValueError(f"unknown model key(s): {', '.join(sorted(bad))}")
-        return cls(**d)
+    def from_dict(cls, d: dict[str, Any], origin: str | None = None) -> PerformModelConfig:
+        """The ``model`` section, checked key by key (unknown keys, wrong types and bad values: ConfigError)."""
+        return section_from_dict(cls, d, "model", origin)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,7 +119,8 @@ class PerformModel(nn.Module):
             vel = slice(cfg.velocity_channels, cfg.velocity_channels + N_KEYS) if cfg.velocity_channels >= 0 else None
             self.head: nn.Module = NoteSynthHead(audio, slices, vel, cfg.note_rank, cfg.note_hidden, cfg.note_embed,
                                                  cfg.note_release_cutoff,
-                                                 self.post.out_dim if cfg.note_residual else 0)
+                                                 self.post.out_dim if cfg.note_residual else 0,
+                                                 table=cfg.note_table)
         else:
             self.head = nn.Linear(self.post.out_dim, self.out_dim)
         norm = normalizer or Normalizer(np.full(bins, math.log(audio.log_eps) / 2), np.ones(bins))

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,42 +60,16 @@ from pianoforge.models.gan import (
     generate_images,
     sample_latent,
 )
+from pianoforge.training.config import GanTrainConfig, gan_train_config, loop_settings
 from pianoforge.training.gan_monitor import EpochStats, append_row, divergence_warnings, gan_curves
 from pianoforge.training.loop import LoopSettings, TaskFactory, launch, prepare_run
 
-DEFAULT_TRAIN: dict[str, Any] = {
-    "batch_size": 32, "lr": 1e-4, "lr_d": None,  # lr_d: critic learning rate (None: lr; TTUR when larger)
-    "betas": [0.5, 0.9], "n_critic": 1, "grad_clip": None, "ema_beta": 0.999,
-    "gp_weight": 10.0,  # specgan
-    "label_smoothing": 0.0, "label_flip": 0.0,  # dcgan
-    "r1_gamma": 1.0, "r1_every": 16,  # stylegan (lazy R1: every 16 steps, scaled by 16)
-    "ada": False, "ada_target": 0.6, "ada_interval": 4, "ada_kimg": 20.0,  # stylegan
-    "moment_weight": 0.0,  # generator loss += weight * per-row moment distance to the real batch (notegan)
-    "max_epochs": 200, "early_stop_patience": 1_000_000,  # GAN validation numbers are too noisy to stop on
-    "grid_samples": 16, "audio_samples": 2, "diversity_samples": 32, "sample_seed": 1234,
-    "gl_iterations": 32,  # Griffin-Lim iterations of the per-epoch audio samples
-    "collapse_threshold": adv.COLLAPSE_THRESHOLD,
-    "collapse_warmup_g_steps": 200,  # a fresh generator's near-constant output is not a collapse
-    "diverge_wgan": 1000.0, "diverge_d_loss": 0.01,
-    "diverge_g_loss": 20.0,
-}
-
-
-def gan_train_config(preset: Preset) -> dict[str, Any]:
-    """The preset's ``train`` section over :data:`DEFAULT_TRAIN`; unknown keys are a ConfigError."""
-    bad = set(preset.train) - set(DEFAULT_TRAIN)
-    if bad:
-        raise ConfigError(f"preset {preset.name}", f"unknown GAN train key(s): {', '.join(sorted(bad))}")
-    return {**DEFAULT_TRAIN, **preset.train}
+DEFAULT_TRAIN: dict[str, Any] = dataclasses.asdict(GanTrainConfig())
+"""The GAN ``train`` defaults (:class:`~pianoforge.training.config.GanTrainConfig`, which documents them)."""
 
 
 def gan_model_config(preset: Preset) -> GanModelConfig:
-    try:
-        return GanModelConfig.from_dict(preset.model)
-    except ConfigError as e:
-        raise ConfigError(f"preset {preset.name}", e.problem) from e
-    except TypeError as e:
-        raise ConfigError(f"preset {preset.name}", f"bad GAN model section ({e})") from e
+    return GanModelConfig.from_dict(preset.model, f"preset {preset.name}")
 
 
 def image_geometry(preset: Preset) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -222,13 +197,13 @@ class GanTask:
                                   float(preset.audio.log_eps), notes=notes)
         self.D = build_critic(self.cfg, self.size).to(device)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False).eval()
-        self.aug = SpectrogramAugment(tr["ada_target"], tr["ada_interval"], tr["ada_kimg"],
-                                      enabled=bool(tr["ada"])).to(device)
+        self.aug = SpectrogramAugment(tr.ada_target, tr.ada_interval, tr.ada_kimg,
+                                      enabled=bool(tr.ada)).to(device)
         self.rng = RngState(int(torch.randint(2**62, ())), device)  # the engine seeded torch with seed + rank
         self.net_G, self.net_D = self.G, self.D
-        betas = tuple(float(b) for b in tr["betas"])
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=float(tr["lr"]), betas=betas)
-        lr_d = float(tr["lr_d"]) if tr["lr_d"] is not None else float(tr["lr"])
+        betas = tuple(float(b) for b in tr.betas)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=float(tr.lr), betas=betas)
+        lr_d = float(tr.lr_d) if tr.lr_d is not None else float(tr.lr)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=betas)
         self.train_dataset = GanImages(store, "train")
         val = GanImages(store, "validation")
@@ -255,8 +230,8 @@ class GanTask:
         return sample_latent(n, self.cfg.latent_dim, self.cfg.latent, generator=generator, device=self.device)
 
     def _clip(self, module: nn.Module) -> None:
-        if self.tr["grad_clip"]:
-            torch.nn.utils.clip_grad_norm_(module.parameters(), float(self.tr["grad_clip"]))
+        if self.tr.grad_clip:
+            torch.nn.utils.clip_grad_norm_(module.parameters(), float(self.tr.grad_clip))
 
     def train_step(self, batch: torch.Tensor, step: int) -> dict[str, float]:
         with self.rng.active(self.device):
@@ -271,7 +246,7 @@ class GanTask:
         # ---- critic / discriminator
         with torch.no_grad():
             fake = self.G(self._z(b))
-        r1_now = arch == "stylegan" and tr["r1_gamma"] > 0 and step % int(tr["r1_every"]) == 0
+        r1_now = arch == "stylegan" and tr.r1_gamma > 0 and step % int(tr.r1_every) == 0
         real_in = real.detach().requires_grad_(r1_now)
         d_real = self.net_D(self.aug(real_in))
         d_fake = self.net_D(self.aug(fake))
@@ -279,18 +254,18 @@ class GanTask:
         if arch == "specgan":
             x_hat = adv.interpolates(real, fake)
             gp, norms = adv.gradient_penalty(self.net_D(x_hat), x_hat)
-            d_loss = adv.wgan_critic_loss(d_real, d_fake) + float(tr["gp_weight"]) * gp
+            d_loss = adv.wgan_critic_loss(d_real, d_fake) + float(tr.gp_weight) * gp
             self.last["gp"] = float(gp.detach())
             m.update(w_dist=float((d_real.mean() - d_fake.mean()).detach()), grad_norm=float(norms.mean().detach()))
         elif arch == "dcgan":
-            d_loss = adv.bce_discriminator_loss(d_real, d_fake, float(tr["label_smoothing"]), float(tr["label_flip"]))
+            d_loss = adv.bce_discriminator_loss(d_real, d_fake, float(tr.label_smoothing), float(tr.label_flip))
         elif arch == "framegan":
             d_loss = adv.hinge_critic_loss(d_real, d_fake)
         else:
             d_loss = adv.logistic_critic_loss(d_real, d_fake)
             if r1_now:
                 r1 = adv.r1_penalty(d_real, real_in)
-                d_loss = d_loss + float(tr["r1_gamma"]) / 2 * r1 * int(tr["r1_every"])
+                d_loss = d_loss + float(tr.r1_gamma) / 2 * r1 * int(tr.r1_every)
                 self.last["gp"] = float(r1.detach())
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
@@ -298,7 +273,7 @@ class GanTask:
         self.opt_d.step()
         self.aug.update(d_real, b)
         # ---- generator, every n_critic-th step
-        if (step + 1) % int(tr["n_critic"]) == 0:
+        if (step + 1) % int(tr.n_critic) == 0:
             with _frozen(self.D):
                 gen = self.net_G(self._z(b))
                 d_gen = self.D(self.aug(gen))
@@ -310,18 +285,18 @@ class GanTask:
                     g_loss = adv.hinge_generator_loss(d_gen)
                 else:
                     g_loss = adv.logistic_generator_loss(d_gen)
-                if tr["moment_weight"]:
-                    g_loss = g_loss + float(tr["moment_weight"]) * adv.row_moment_loss(gen, real)
+                if tr.moment_weight:
+                    g_loss = g_loss + float(tr.moment_weight) * adv.row_moment_loss(gen, real)
                 self.opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
             self._clip(self.G)
             self.opt_g.step()
-            ema_update(self.G_ema, self.G, ema_beta(float(tr["ema_beta"]), (step + 1) // int(tr["n_critic"])))
+            ema_update(self.G_ema, self.G, ema_beta(float(tr.ema_beta), (step + 1) // int(tr.n_critic)))
             self.last["g_loss"] = float(g_loss.detach())
         g_val = self.last["g_loss"]
         m = {"d_loss": float(d_loss.detach()), "g_loss": g_val, "gp": self.last["gp"],
              "d_real": float(d_real.detach().mean()), "d_fake": float(d_fake.detach().mean()), **m}
-        if tr["ada"]:
+        if tr.ada:
             m["ada_p"] = float(self.aug.p)
         if g_val is None:  # no generator update yet (n_critic > 1): not averaged, logged as 0
             m["g_loss"] = 0.0
@@ -352,8 +327,8 @@ class GanTask:
         """A fixed set of real training images (n, 1, H, W) to compare diversity against."""
         if self._real_bank is None:
             ds = self.train_dataset
-            k = min(int(self.tr["diversity_samples"]), len(ds))
-            idx = np.sort(np.random.default_rng(int(self.tr["sample_seed"])).choice(len(ds), k, replace=False))
+            k = min(int(self.tr.diversity_samples), len(ds))
+            idx = np.sort(np.random.default_rng(int(self.tr.sample_seed)).choice(len(ds), k, replace=False))
             self._real_bank = torch.stack([ds[int(i)] for i in idx])
         return self._real_bank
 
@@ -362,21 +337,21 @@ class GanTask:
         samples = run_dir / "samples"
         samples.mkdir(parents=True, exist_ok=True)
         gen = self.inference()
-        k = max(int(tr["diversity_samples"]), int(tr["grid_samples"]), int(tr["audio_samples"]))
-        z = self._z(k, torch.Generator(device=self.device).manual_seed(int(tr["sample_seed"])))
+        k = max(int(tr.diversity_samples), int(tr.grid_samples), int(tr.audio_samples))
+        z = self._z(k, torch.Generator(device=self.device).manual_seed(int(tr.sample_seed)))
         imgs = gen.images(z)
-        sample_grid(samples / f"epoch-{epoch:04d}.png", imgs[: int(tr["grid_samples"])],
+        sample_grid(samples / f"epoch-{epoch:04d}.png", imgs[: int(tr.grid_samples)],
                     title=f"{self.preset.name}, epoch {epoch}, step {self.step} (EMA generator)")
-        n_audio = int(tr["audio_samples"])
+        n_audio = int(tr.audio_samples)
         if n_audio:
-            clips = gen.render(z[:n_audio], list(range(n_audio)), iterations=int(tr["gl_iterations"]))
+            clips = gen.render(z[:n_audio], list(range(n_audio)), iterations=int(tr.gl_iterations))
             for i, y in enumerate(clips.audio):
                 save_audio(samples / f"epoch-{epoch:04d}-{i}.wav", y, clips.sample_rate)
         real = self.real_bank()
-        gen_div = imgs[: int(tr["diversity_samples"])]
-        warnings = divergence_warnings(self.arch, self.stats, tr)
-        collapse = adv.collapse_warning(gen_div, real, float(tr["collapse_threshold"]))
-        if collapse and (self.step // int(tr["n_critic"]) >= int(tr["collapse_warmup_g_steps"])
+        gen_div = imgs[: int(tr.diversity_samples)]
+        warnings = divergence_warnings(self.arch, self.stats, dataclasses.asdict(tr))
+        collapse = adv.collapse_warning(gen_div, real, float(tr.collapse_threshold))
+        if collapse and (self.step // int(tr.n_critic) >= int(tr.collapse_warmup_g_steps)
                          or not torch.isfinite(gen_div).all()):
             warnings.insert(0, collapse)
         for w in warnings:
@@ -404,12 +379,15 @@ def export_gan(generator: nn.Module, preset: Preset, cfg: GanModelConfig, store:
     return save_checkpoint(path, generator.state_dict(), kind="gan", config=config)
 
 
-def train_gan(data: Path, preset: Preset, out: Path, settings: LoopSettings) -> dict[str, Any] | None:
-    """Train (or resume: rerun the same command) a GAN on a dataset store. Returns the run summary."""
+def train_gan(data: Path, preset: Preset, out: Path, settings: LoopSettings | None = None) -> dict[str, Any] | None:
+    """Train (or resume: rerun the same command) a GAN on a dataset store. Returns the run summary.
+
+    ``settings``: the engine's (:func:`~pianoforge.training.config.loop_settings` derives them from the preset's
+    train section and the command line); None: the preset's alone."""
     store = FeatureStore(data)
     check_gan_store(store, preset)
     tr = gan_train_config(preset)
     image_geometry(preset)
+    settings = settings if settings is not None else loop_settings(tr)
     prepare_run(out, "gan", preset, data, store.manifest["fingerprint"], settings)
-    settings.early_stop_patience = int(tr["early_stop_patience"])
     return launch(TaskFactory(GanTask, Path(data), preset), settings, out)

@@ -1,7 +1,8 @@
 """A compact training engine: seeded, resumable to the exact batch, DDP-ready, with logs and plots.
 
 Why not Lightning: its checkpoints are pickles (we load only safetensors + JSON), and resuming to the
-exact batch from our own files needs control of the sampler and loop. This loop uses plain
+exact batch from our own files needs control of the sampler and loop (Lightning is not a dependency). This
+loop uses plain
 ``torch.distributed`` DDP, so the same command scales to several GPUs or nodes (``--devices``,
 ``--num-nodes``; or launch under ``torchrun``, whose environment variables are honoured).
 
@@ -14,18 +15,22 @@ A *task* owns models, optimizers and the step logic (so GANs can do their own ma
 - ``train_dataset``, ``val_dataset``, ``collate`` (optional), ``monitor`` (a val key, lower is better);
 - ``export(path)``: write the inference checkpoint of the current weights;
 - ``on_epoch_end(run_dir, epoch)`` (optional): e.g. sample grids.
+
+Faults: a non-finite training loss (or non-finite weights at a save) stops the run with a
+:class:`~pianoforge.errors.TrainingError` naming the step, before anything non-finite is saved: the
+checkpoints and ``best.safetensors`` keep the last finite state. A task without validation examples is
+refused unless ``no_validation`` (then the epoch mean of the training ``loss`` is monitored, or, for tasks
+without one, the latest epoch is kept). Rerunning a finished run (its step, epoch or early-stop limit
+reached) does nothing and says so; a larger ``--max-epochs``/``--max-steps`` continues it.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-import os
 import random
-import socket
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -39,109 +44,13 @@ from pianoforge.checkpoint import (
     optimizer_to_tensors,
     save_train_state,
 )
+from pianoforge.errors import TrainingError
+from pianoforge.fsutil import write_text_atomic
+from pianoforge.training.config import LoopSettings
+from pianoforge.training.launch import TaskFactory, launch
+from pianoforge.training.run_folder import Logs, prepare_run
 
-
-@dataclass
-class LoopSettings:
-    max_epochs: int = 100
-    max_minutes: float | None = None
-    max_steps: int | None = None
-    batch_size: int = 16
-    num_workers: int = 0
-    seed: int = 0
-    early_stop_patience: int = 20  # epochs without improvement of the monitored value
-    lr_plateau_patience: int | None = None  # multiply every learning rate by lr_plateau_factor after N bad epochs
-    lr_plateau_factor: float = 0.5
-    ckpt_every_steps: int = 200  # also at every epoch end
-    keep_checkpoints: int = 2
-    log_every_steps: int = 10
-    devices: int = 1
-    num_nodes: int = 1
-    node_rank: int = 0
-    accelerator: str = "auto"  # auto | cpu | cuda
-    master_addr: str = "127.0.0.1"
-    master_port: int = 0  # 0: pick a free port (single node)
-    progress: bool = True
-
-
-# ------------------------------------------------------------------------------------------ run folder
-
-def prepare_run(out: Path, kind: str, preset, data: Path, fingerprint: str, settings: LoopSettings) -> None:
-    """Write ``run_config.json`` for a new run, or check that a run being resumed used the same preset and
-    dataset (a one-line ConfigError otherwise)."""
-    from pianoforge.errors import ConfigError
-
-    cfg_path = out / "run_config.json"
-    run_cfg = json.loads(json.dumps({"kind": kind, "preset": preset.to_dict(), "data": str(Path(data).resolve()),
-                                     "data_fingerprint": fingerprint}))  # tuples -> lists, as read back
-    if cfg_path.exists():
-        old = json.loads(cfg_path.read_text())
-        if old.get("preset") != run_cfg["preset"] or old.get("data_fingerprint") != run_cfg["data_fingerprint"]:
-            raise ConfigError(out, "run folder holds a run with another preset or dataset; use a new --out")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        cfg_path.write_text(json.dumps({**run_cfg, "settings": asdict(settings)}, indent=1))
-
-
-class TaskFactory:
-    """Picklable ``make_task(device)`` for :func:`launch` (DDP workers are spawned processes):
-    ``task_class(FeatureStore(data), preset, device)``."""
-
-    def __init__(self, task_class, data: Path, preset) -> None:
-        self.task_class, self.data, self.preset = task_class, Path(data), preset
-
-    def __call__(self, device: torch.device):
-        from pianoforge.data.store import FeatureStore
-
-        return self.task_class(FeatureStore(self.data), self.preset, device)
-
-
-# ------------------------------------------------------------------------------------------ launching
-
-def launch(make_task, settings: LoopSettings, run_dir: Path) -> dict[str, Any] | None:
-    """Run training, spawning ``devices`` local processes for DDP when asked (unless under torchrun)."""
-    world = settings.devices * settings.num_nodes
-    if world > 1 and "LOCAL_RANK" not in os.environ:
-        import torch.multiprocessing as mp
-
-        if not settings.master_port:
-            settings.master_port = _free_port()
-        mp.spawn(_worker, args=(make_task, settings, run_dir), nprocs=settings.devices, join=True)
-        return _read_summary(run_dir)
-    local = int(os.environ.get("LOCAL_RANK", 0))
-    return _worker(local, make_task, settings, run_dir)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _read_summary(run_dir: Path) -> dict[str, Any] | None:
-    p = run_dir / "summary.json"
-    return json.loads(p.read_text()) if p.exists() else None
-
-
-def _worker(local_rank: int, make_task, settings: LoopSettings, run_dir: Path) -> dict[str, Any] | None:
-    world = settings.devices * settings.num_nodes
-    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:  # torchrun
-        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    else:
-        rank = settings.node_rank * settings.devices + local_rank
-    use_cuda = settings.accelerator == "cuda" or (settings.accelerator == "auto" and torch.cuda.is_available())
-    device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
-    if use_cuda:
-        torch.cuda.set_device(device)
-    if world > 1:
-        os.environ.setdefault("MASTER_ADDR", settings.master_addr)
-        os.environ.setdefault("MASTER_PORT", str(settings.master_port))
-        dist.init_process_group("nccl" if use_cuda else "gloo", rank=rank, world_size=world)
-    try:
-        return Trainer(make_task, settings, run_dir, rank, world, device).fit()
-    finally:
-        if world > 1 and dist.is_initialized():
-            dist.destroy_process_group()
+__all__ = ["LoopSettings", "TaskFactory", "Trainer", "launch", "prepare_run"]
 
 
 # --------------------------------------------------------------------------------------------- trainer
@@ -208,6 +117,7 @@ class Trainer:
         return True
 
     def _save(self) -> None:
+        self._assert_finite_weights("the checkpoint")  # on every process: DDP weights are the same everywhere
         if self.is_main:
             tensors, state = self._state()
             save_train_state(self.ckpt_dir, self.step, tensors, state, self.s.keep_checkpoints)
@@ -248,72 +158,28 @@ class Trainer:
 
     # -- loop -----------------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any] | None:
-        from tqdm import tqdm
-
         self.t0 = time.perf_counter()
         resumed = self._restore()
+        n_train = self._check_data()
+        finished = self._finished() if resumed else None
+        if finished:
+            return self._already_finished(finished)
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            self.logs = _Logs(self.run_dir, self.step if resumed else 0, resumed)
+            self.logs = Logs(self.run_dir, self.step if resumed else 0, resumed)
             if resumed:
                 print(f"resuming {self.run_dir} at epoch {self.epoch + 1}, step {self.step}", flush=True)
+            if self.s.no_validation:
+                print(f"no validation (--no-validation): best.safetensors is the epoch with the lowest mean "
+                      f"training loss ({self.monitor}), or the latest epoch for tasks without one", flush=True)
         stop_reason = None
-        n_train = len(self.task.train_dataset)
-        if n_train < self.s.batch_size * self.world:
-            raise ValueError(f"only {n_train} training examples for batch size {self.s.batch_size} x {self.world} "
-                             "processes; lower --batch-size or build more data")
         while self.epoch < self.s.max_epochs and stop_reason is None:
-            batches = self._epoch_batches(n_train, self.epoch, shuffle=True)
-            skip = self.batch_in_epoch
-            for m in self.task.modules().values():
-                m.train()
-            bar = tqdm(total=len(batches), initial=skip, desc=f"epoch {self.epoch + 1}", unit="batch",
-                       disable=not (self.is_main and self.s.progress), dynamic_ncols=True, leave=False)
-            for batch in self._loader(self.task.train_dataset, batches[skip:]):
-                metrics = self.task.train_step(self._to_device(batch), self.step)
-                self.step += 1
-                self.batch_in_epoch += 1
-                bar.update()
-                if not all(math.isfinite(v) for v in metrics.values()):
-                    stop_reason = f"non-finite training loss at step {self.step}: {metrics}"
-                    break
-                if self.is_main and self.step % self.s.log_every_steps == 0:
-                    bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in list(metrics.items())[:3]})
-                    self.logs.train(self.step, self.epoch + 1, self._elapsed(), metrics)
-                if self.step % self.s.ckpt_every_steps == 0:
-                    self._save()
-                stop_reason = self._limits_reached()
-                if stop_reason:
-                    break
-            bar.close()
-            if stop_reason and self.batch_in_epoch < len(batches):
+            stop_reason, complete = self._train_epoch(n_train)
+            if not complete:
                 break  # interrupted mid-epoch by a limit: checkpoint below, no validation
-            self.epoch += 1
-            self.batch_in_epoch = 0
-            val = self._validate()
-            improved = val.get(self.task.monitor, math.inf) < self.best
-            if improved:
-                self.best = val[self.task.monitor]
-                self.bad_epochs = self.plateau_epochs = 0
-                if self.is_main:
-                    self.task.export(self.run_dir / "best.safetensors")
-            else:
-                self.bad_epochs += 1
-                self.plateau_epochs += 1
-                if self.s.lr_plateau_patience and self.plateau_epochs >= self.s.lr_plateau_patience:
-                    self._cut_lr()
-            if self.is_main:
-                row = {"epoch": self.epoch, "step": self.step, "elapsed_s": round(self._elapsed(), 2), **val}
-                self.history.append(row)
-                self.logs.val(row)
-                self.logs.plot(self.task.monitor)
-                if hasattr(self.task, "on_epoch_end"):
-                    self.task.on_epoch_end(self.run_dir, self.epoch)
-                print(f"epoch {self.epoch}: " + " ".join(f"{k}={v:.5g}" for k, v in val.items())
-                      + (" (best)" if improved else ""), flush=True)
-            self._save()
+            self._end_epoch()
             if self.bad_epochs >= self.s.early_stop_patience:
-                stop_reason = f"early stop: no improvement of {self.task.monitor} for {self.bad_epochs} epochs"
+                stop_reason = f"early stop: no improvement of {self.monitor} for {self.bad_epochs} epochs"
         if stop_reason is None:
             stop_reason = f"reached max_epochs={self.s.max_epochs}"
         self._save()
@@ -322,13 +188,143 @@ class Trainer:
             if not (self.run_dir / "best.safetensors").exists():
                 self.task.export(self.run_dir / "best.safetensors")
             summary = {"stop_reason": stop_reason, "epochs": self.epoch, "steps": self.step,
-                       "best": self.best if math.isfinite(self.best) else None, "monitor": self.task.monitor,
+                       "best": self.best if math.isfinite(self.best) else None, "monitor": self.monitor,
                        "elapsed_s": round(self._elapsed(), 1), "world_size": self.world,
                        "device": str(self.device), "settings": asdict(self.s)}
-            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+            write_text_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=1))
             print(stop_reason, flush=True)
         self._barrier()
         return summary
+
+    def _check_data(self) -> int:
+        """Training examples (enough for a batch on every process) and a validation split (or no_validation)."""
+        store = getattr(getattr(self.task, "store", None), "root", None)
+        n_train = len(self.task.train_dataset)
+        if n_train < self.s.batch_size * self.world:
+            most = n_train // self.world
+            raise TrainingError(store, f"has {n_train} training examples, fewer than batch size {self.s.batch_size}"
+                                       f" x {self.world} process(es); use --batch-size {most} or less"
+                                       if most else f"has {n_train} training examples for {self.world} processes; "
+                                       "build more data")
+        val = self.task.val_dataset
+        self.validating = not self.s.no_validation
+        if self.validating and (val is None or len(val) == 0):
+            raise TrainingError(store, "has no validation examples, so nothing would choose best.safetensors or "
+                                       "stop early; build a store with a validation split, or pass --no-validation "
+                                       "(monitors the training loss)")
+        self.monitor = self.task.monitor if self.validating else "train/loss"
+        return n_train
+
+    def _finished(self) -> str | None:
+        """Why a restored run has nothing left to do under these settings (None: it has)."""
+        if self.s.max_steps is not None and self.step >= self.s.max_steps:
+            return f"reached max_steps={self.s.max_steps}"
+        if self.epoch >= self.s.max_epochs and self.batch_in_epoch == 0:
+            return f"reached max_epochs={self.s.max_epochs}"
+        if self.bad_epochs >= self.s.early_stop_patience and self.batch_in_epoch == 0:
+            return f"early stop: no improvement for {self.bad_epochs} epochs"
+        return None
+
+    def _already_finished(self, reason: str) -> dict[str, Any] | None:
+        """A rerun of a finished run: no step, no file written; the saved summary is returned."""
+        if self.is_main:
+            print(f"{self.run_dir}: already finished ({reason}) at epoch {self.epoch}, step {self.step}; nothing to "
+                  "do (a larger --max-epochs or --max-steps continues it)", flush=True)
+        path = self.run_dir / "summary.json"
+        summary = json.loads(path.read_text()) if path.exists() else {
+            "stop_reason": reason, "epochs": self.epoch, "steps": self.step,
+            "best": self.best if math.isfinite(self.best) else None, "monitor": self.monitor, "elapsed_s": 0.0}
+        return {**summary, "already_finished": True} if self.is_main else None
+
+    def _train_epoch(self, n_train: int) -> tuple[str | None, bool]:
+        """Train (the rest of) one epoch. Returns (stop reason or None, whether the epoch was completed)."""
+        from tqdm import tqdm
+
+        batches = self._epoch_batches(n_train, self.epoch, shuffle=True)
+        skip = self.batch_in_epoch
+        for m in self.task.modules().values():
+            m.train()
+        bar = tqdm(total=len(batches), initial=skip, desc=f"epoch {self.epoch + 1}", unit="batch",
+                   disable=not (self.is_main and self.s.progress), dynamic_ncols=True, leave=False)
+        self.train_sums = {"n": 0.0, "loss": 0.0}
+        stop_reason = None
+        for batch in self._loader(self.task.train_dataset, batches[skip:]):
+            metrics = self.task.train_step(self._to_device(batch), self.step)
+            self.step += 1
+            self.batch_in_epoch += 1
+            bar.update()
+            self._check_finite(metrics)
+            if "loss" in metrics:
+                self.train_sums["n"] += 1
+                self.train_sums["loss"] += metrics["loss"]
+            if self.is_main and self.step % self.s.log_every_steps == 0:
+                bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in list(metrics.items())[:3]})
+                self.logs.train(self.step, self.epoch + 1, self._elapsed(), metrics)
+            if self.step % self.s.ckpt_every_steps == 0:
+                self._save()
+            stop_reason = self._limits_reached()
+            if stop_reason:
+                break
+        bar.close()
+        return stop_reason, self.batch_in_epoch >= len(batches)
+
+    def _check_finite(self, metrics: dict[str, float]) -> None:
+        """Stop (TrainingError, nothing saved) at the first non-finite training metric on any process."""
+        bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+        if self.world > 1:
+            flag = torch.tensor([float(bool(bad))])
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            bad = bad or (["on another process"] if flag.item() > 0 else [])
+        if bad:
+            raise TrainingError(self.run_dir, f"non-finite training loss at step {self.step} ({', '.join(bad)}); "
+                                              f"stopped without saving it: {self._last_saved()}; lower the "
+                                              "learning rate or check the data")
+
+    def _last_saved(self) -> str:
+        latest = self.ckpt_dir / "LATEST"
+        if latest.exists():
+            return f"checkpoints/{latest.read_text().strip()} holds the last finite state (a rerun resumes there)"
+        return "no state was saved yet (a rerun starts afresh)"
+
+    def _end_epoch(self) -> None:
+        """Validate (or average the training loss), keep the best export, log, checkpoint."""
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        if self.validating:
+            val = self._validate()
+        else:
+            n = self.train_sums["n"]
+            val = {self.monitor: self.train_sums["loss"] / n} if n else {}
+        improved = val.get(self.monitor, math.inf) < self.best or (not self.validating and not val)
+        if improved:
+            self.best = val.get(self.monitor, math.inf)
+            self.bad_epochs = self.plateau_epochs = 0
+            self._assert_finite_weights("best.safetensors")
+            if self.is_main:
+                self.task.export(self.run_dir / "best.safetensors")
+        else:
+            self.bad_epochs += 1
+            self.plateau_epochs += 1
+            if self.s.lr_plateau_patience and self.plateau_epochs >= self.s.lr_plateau_patience:
+                self._cut_lr()
+        if self.is_main:
+            row = {"epoch": self.epoch, "step": self.step, "elapsed_s": round(self._elapsed(), 2), **val}
+            self.history.append(row)
+            self.logs.val(row)
+            self.logs.plot(self.monitor)
+            if hasattr(self.task, "on_epoch_end"):
+                self.task.on_epoch_end(self.run_dir, self.epoch)
+            print(f"epoch {self.epoch}: " + " ".join(f"{k}={v:.5g}" for k, v in val.items())
+                  + (" (best)" if improved else ""), flush=True)
+        self._save()
+
+    def _assert_finite_weights(self, what: str) -> None:
+        """TrainingError before ``what`` would be written from non-finite weights."""
+        for name, m in self.task.modules().items():
+            for k, v in m.state_dict().items():
+                if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+                    raise TrainingError(self.run_dir, f"{name}.{k} became non-finite by step {self.step}; {what} "
+                                                      f"not written: {self._last_saved()}; lower the learning rate")
 
     def _cut_lr(self) -> None:
         """Reduce-on-plateau: multiply every optimizer's learning rate by ``lr_plateau_factor`` (the rates
@@ -383,75 +379,3 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-class _Logs:
-    """CSV logs (train_log.csv every few steps, val_log.csv every epoch) and a loss-curve PNG.
-
-    On resume, rows past the checkpoint's step are dropped so the curve continues without duplicates.
-    """
-
-    def __init__(self, run_dir: Path, resume_step: int, resumed: bool) -> None:
-        self.run_dir = run_dir
-        self.train_path, self.val_path = run_dir / "train_log.csv", run_dir / "val_log.csv"
-        for p, key in ((self.train_path, "step"), (self.val_path, "step")):
-            if not resumed and p.exists():
-                p.unlink()
-            elif resumed and p.exists():
-                with p.open() as f:
-                    rows = list(csv.DictReader(f))
-                keep = [r for r in rows if int(float(r[key])) <= resume_step]
-                _write_rows(p, keep)
-        self.tb = None
-        try:  # TensorBoard when installed
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tb = SummaryWriter(str(run_dir / "tensorboard"))
-        except Exception:
-            self.tb = None
-
-    def train(self, step: int, epoch: int, elapsed: float, metrics: dict[str, float]) -> None:
-        _append(self.train_path, {"step": step, "epoch": epoch, "elapsed_s": round(elapsed, 2),
-                                  **{k: round(v, 7) for k, v in metrics.items()}})
-        if self.tb:
-            for k, v in metrics.items():
-                self.tb.add_scalar(f"train/{k}", v, step)
-
-    def val(self, row: dict[str, Any]) -> None:
-        _append(self.val_path, row)
-        if self.tb:
-            for k, v in row.items():
-                if k not in ("epoch", "step", "elapsed_s"):
-                    self.tb.add_scalar(k, v, row["step"])
-
-    def plot(self, monitor: str) -> None:
-        from pianoforge.training.plots import loss_curve
-
-        try:
-            loss_curve(self.train_path, self.val_path, self.run_dir / "loss_curve.png", monitor)
-        except Exception as e:  # a plot must never kill a training run
-            print(f"warning: loss curve not drawn ({e})", flush=True)
-
-
-def _append(path: Path, row: dict[str, Any]) -> None:
-    rows = []
-    if path.exists():
-        with path.open() as f:
-            rows = list(csv.DictReader(f))
-    if rows and set(row) <= set(rows[0]):
-        with path.open("a", newline="") as f:
-            csv.DictWriter(f, fieldnames=list(rows[0])).writerow(row)
-        return
-    _write_rows(path, rows + [row])
-
-
-def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
-    fields: list[str] = []
-    for r in rows:
-        fields += [k for k in r if k not in fields]
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)

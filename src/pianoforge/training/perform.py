@@ -61,8 +61,9 @@ class PerformTask:
         self.model.to(device)
         self.net = self.model
         lr = float(tr["lr"])
-        templates = [p for n, p in self.model.named_parameters() if n == "head.theta"]
-        rest = [p for n, p in self.model.named_parameters() if n != "head.theta"]
+        spectra = ("head.theta", "head.table")  # the notes head's log spectra: template_lr_scale x the lr
+        templates = [p for n, p in self.model.named_parameters() if n in spectra]
+        rest = [p for n, p in self.model.named_parameters() if n not in spectra]
         groups = [{"params": rest}] + ([{"params": templates, "lr": lr * float(tr["template_lr_scale"])}]
                                        if templates else [])
         self.opt = torch.optim.Adam(groups, lr=lr, weight_decay=float(tr["weight_decay"]))
@@ -140,12 +141,17 @@ def export_perform(model, preset: Preset, path: Path, extra: dict[str, Any] | No
     return save_checkpoint(path, model.state_dict(), kind="perform", config=cfg)
 
 
-def train_perform(data: Path, preset: Preset, out: Path, settings: LoopSettings) -> dict[str, Any] | None:
-    """Train (or resume) a perform model. Returns the run summary."""
+def train_perform(data: Path, preset: Preset, out: Path, settings: LoopSettings | None = None) -> dict[str, Any] | None:
+    """Train (or resume) a perform model. Returns the run summary.
+
+    The preset's train, model and inference sections are checked before the run folder is touched.
+    ``settings``: the engine's (:func:`~pianoforge.training.config.loop_settings` derives them from the train
+    section and the command line); None: the preset's alone."""
+    from pianoforge.training.config import check_perform_preset, loop_settings
+
     store = FeatureStore(data)
     check_store(store, preset)
-    tr = {**DEFAULT_TRAIN, **preset.train}
+    tr = check_perform_preset(preset)
+    settings = settings if settings is not None else loop_settings(tr)
     prepare_run(out, "perform", preset, data, store.manifest["fingerprint"], settings)
-    settings.early_stop_patience = int(tr.get("early_stop_patience", settings.early_stop_patience))
-
     return launch(TaskFactory(PerformTask, Path(data), preset), settings, out)

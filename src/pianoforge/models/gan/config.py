@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from pianoforge.config import Preset, apply_overrides, load_preset, preset_names
+from pianoforge.config import Preset, apply_overrides, load_preset, preset_names, section_from_dict
 from pianoforge.errors import ConfigError
 
 ARCHS: tuple[str, ...] = ("dcgan", "specgan", "stylegan", "framegan")
@@ -96,12 +96,9 @@ class GanModelConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GanModelConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        bad = set(d) - names
-        if bad:
-            raise ConfigError(None, f"unknown GAN model key(s): {', '.join(sorted(bad))}")
-        return cls(**d)
+    def from_dict(cls, d: dict[str, Any], origin: str | None = None) -> GanModelConfig:
+        """The ``model`` section, checked key by key (unknown keys, wrong types: ConfigError naming the key)."""
+        return section_from_dict(cls, d, "model", origin)
 
     def layout(self, size: tuple[int, int]) -> tuple[int, tuple[int, int]]:
         """(n_layers, base grid (h0, w0)) for an image of ``size = (H, W)``; ConfigError if it does not divide."""
@@ -124,6 +121,28 @@ class GanModelConfig:
     def resolution_channels(self, n: int) -> list[int]:
         """StyleGAN channels at the n + 1 resolutions from the base (index 0) to the image (index n)."""
         return [min(self.max_channels, self.channels * 2 ** (n - i)) for i in range(n + 1)]
+
+
+GAN_PHASES: tuple[str, ...] = ("griffinlim", "pghi+gl", "pghi", "zero")
+"""Phase reconstructions of generated magnitudes."""
+
+
+@dataclass(frozen=True)
+class GanInferenceConfig:
+    """The ``inference`` section of a GAN preset: how generated magnitudes become audio."""
+
+    phase: str = "pghi+gl"  # PGHI-initialized Griffin-Lim (docs/improvise.md)
+    iterations: int = 32  # Griffin-Lim iterations
+
+    def __post_init__(self) -> None:
+        if self.phase not in GAN_PHASES:
+            raise ConfigError(None, f"inference.phase must be one of {', '.join(GAN_PHASES)}, got {self.phase!r}")
+        if self.iterations < 0:
+            raise ConfigError(None, f"inference.iterations must be >= 0, got {self.iterations}")
+
+    @classmethod
+    def from_preset(cls, preset: Preset) -> GanInferenceConfig:
+        return section_from_dict(cls, preset.inference, "inference", f"preset {preset.name}")
 
 
 # ------------------------------------------------------------------------------------------- presets
@@ -166,4 +185,6 @@ def load_gan_preset(name_or_path: str, overrides: list[str] | None = None) -> Pr
         p = Preset.from_dict(d, f"preset {name_or_path}")
     if p.model.get("arch") not in ARCHS:
         raise ConfigError(name_or_path, f"not a GAN preset (model.arch must be one of {', '.join(ARCHS)})")
+    GanModelConfig.from_dict(p.model, f"preset {p.name}")  # validated at load: a bad --set fails here
+    GanInferenceConfig.from_preset(p)
     return p
