@@ -44,6 +44,14 @@ FLOOR = 1e-30
 log floor eps), and the gradient with respect to the log-parameters stays bounded (it scales with P)."""
 
 
+def age_anchors(frame_rate: float) -> np.ndarray:
+    """Strike ages (seconds) of the note table's anchors: every frame up to 0.25 s (the attack), every 2
+    frames to 1 s, every 8 frames to 4 s, then 5, 6, 8, 10, 14, 20, 30 and 60 s (72 anchors at 62.5 fps)."""
+    fr = float(frame_rate)
+    return np.concatenate([np.arange(0.0, 0.25, 1.0 / fr), np.arange(0.25, 1.0, 2.0 / fr),
+                           np.arange(1.0, 4.0, 8.0 / fr), [5.0, 6.0, 8.0, 10.0, 14.0, 20.0, 30.0, 60.0]])
+
+
 def harmonic_combs(audio: AudioConfig, rank: int, partials: int = 40) -> np.ndarray:
     """(88, rank, bins) float32 power templates: harmonic combs at each key's pitch, component ``r``
     tilted by ``-6 (r + 1) dB`` per octave, each bin floored at -80 dB of the template's peak."""
@@ -68,7 +76,7 @@ def harmonic_combs(audio: AudioConfig, rank: int, partials: int = 40) -> np.ndar
 class NoteSynthHead(nn.Module):
     def __init__(self, audio: AudioConfig, note_slices: tuple[slice, slice, slice], velocity_slice: slice | None,
                  rank: int = 8, hidden: int = 64, embed: int = 16, release_cutoff_s: float = 1.5,
-                 trunk_dim: int = 0, init_level: float = 0.0) -> None:
+                 trunk_dim: int = 0, init_level: float = 0.0, table: bool = False) -> None:
         super().__init__()
         self.audio = audio
         self.rank = rank
@@ -80,8 +88,18 @@ class NoteSynthHead(nn.Module):
         self.theta = nn.Parameter(torch.from_numpy(0.5 * np.log(combs)))  # (88, rank, bins) log-amplitude
         self.key_embed = nn.Embedding(N_KEYS, embed)
         nn.init.normal_(self.key_embed.weight, std=0.1)
+        self.use_table = bool(table)
         self.mlp = nn.Sequential(nn.Linear(N_FEATURES + embed, hidden), nn.GELU(), nn.Linear(hidden, hidden),
-                                 nn.GELU(), nn.Linear(hidden, rank))
+                                 nn.GELU(), nn.Linear(hidden, rank + (1 if table else 0)))
+        if self.use_table:
+            anchors = age_anchors(audio.frame_rate)
+            self.register_buffer("anchors", torch.as_tensor(anchors, dtype=torch.float32))
+            n = len(anchors)
+            # (88 * anchors, bins) log-amplitude: key k's spectrum at strike age anchors[j] is row k * n + j;
+            # starts as the key's comb decaying 6 dB/s, replaced by measured spectra in init_from_store
+            decay = np.exp(-anchors / 1.15)[None, :, None]
+            tab = np.maximum(combs[:, :1, :] * decay, 1e-10).reshape(N_KEYS * n, -1)
+            self.table = nn.Parameter(torch.from_numpy(0.5 * np.log(tab).astype(np.float32)))
         last = self.mlp[-1]
         nn.init.normal_(last.weight, std=0.01)
         nn.init.constant_(last.bias, init_level)
@@ -114,17 +132,40 @@ class NoteSynthHead(nn.Module):
                              struck.float(), pitch, poly], dim=-1)
         return feats, mask
 
-    def excitations(self, score: torch.Tensor) -> torch.Tensor:
-        """(B, T, C) encoding -> (B, T, 88, rank) power weights ``w`` (0 where no note sounds)."""
+    def excitations(self, score: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, T, C) encoding -> (B, T, 88, rank) power weights ``w`` of the templates (0 where no note
+        sounds) and, with the note table, the (B, T, bins) power of the table part."""
         feats, mask = self.features(score)
         b, t = score.shape[:2]
         w = score.new_zeros(b, t, N_KEYS, self.rank)
         idx = mask.nonzero(as_tuple=True)
+        table_power = score.new_zeros(b * t, self.audio.n_bins) if self.use_table else None
         if idx[0].numel():
             keys = idx[2]
             x = torch.cat([feats[idx], self.key_embed(keys)], dim=-1)
-            w[idx] = torch.exp(2.0 * self.mlp(x).clamp(-30.0, 15.0))
-        return w
+            g = torch.exp(2.0 * self.mlp(x).clamp(-30.0, 15.0))
+            w[idx] = g[:, : self.rank]
+            if self.use_table:
+                self._table_part(table_power, score, idx, g[:, self.rank], t)
+        return w, (table_power.reshape(b, t, -1) if table_power is not None else None)
+
+    def _table_part(self, out: torch.Tensor, score: torch.Tensor, idx: tuple[torch.Tensor, ...],
+                    gain: torch.Tensor, t: int) -> None:
+        """Add ``gain * table[key, age]`` (linear interpolation between the two nearest age anchors) of
+        every sounding (frame, key) row ``idx`` to ``out`` ((B*T, bins) power), in place."""
+        age_c = score[..., self.age_sl][idx]
+        struck = age_c > 0
+        age = -NOTE_AGE_S * torch.log(age_c.clamp_min(1e-30))
+        anc = self.anchors
+        n = anc.shape[0]
+        j = (torch.searchsorted(anc, age.contiguous(), right=True) - 1).clamp(0, n - 2)
+        frac = ((age - anc[j]) / (anc[j + 1] - anc[j])).clamp(0.0, 1.0)
+        gain = gain * struck.to(gain.dtype)  # a key struck later, seen ahead: no note to look up yet
+        cols = torch.stack([idx[2] * n + j, idx[2] * n + j + 1], dim=1)
+        weights = torch.stack([gain * (1.0 - frac), gain * frac], dim=1)
+        rows = torch.nn.functional.embedding_bag(cols, torch.exp(2.0 * self.table), mode="sum",
+                                                 per_sample_weights=weights)
+        out.index_add_(0, idx[0] * t + idx[1], rows)
 
     def templates(self) -> torch.Tensor:
         """(88, rank, bins) power templates."""
@@ -132,9 +173,11 @@ class NoteSynthHead(nn.Module):
 
     def forward(self, score: torch.Tensor, trunk: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, C) encoding [+ (B, T, H) trunk features] -> (B, T, bins) natural-log magnitude."""
-        w = self.excitations(score)
+        w, table_power = self.excitations(score)
         b, t = w.shape[:2]
         power = w.reshape(b, t, -1) @ self.templates().reshape(N_KEYS * self.rank, -1)
+        if table_power is not None:
+            power = power + table_power
         logmag = torch.log(torch.sqrt(power + FLOOR) + self.audio.log_eps)
         if self.residual is not None and trunk is not None:
             logmag = logmag + self.residual(trunk)
@@ -169,6 +212,8 @@ class NoteSynthHead(nn.Module):
             power = np.exp(2.0 * np.asarray(spec[rows], dtype=np.float64))
             np.add.at(sums, keys, power)
             np.add.at(counts, keys, 1)
+        if self.use_table:
+            self._init_table(frames)
         found = counts >= 4
         if not found.any():
             return 0
@@ -185,4 +230,47 @@ class NoteSynthHead(nn.Module):
         # level: exp(2 g) * peak ~ the measured peak power, averaged over keys, split over rank components
         level = 0.5 * float(np.mean(np.log(peak))) - 0.5 * math.log(self.rank)
         self.mlp[-1].bias.fill_(level)
+        if self.use_table:
+            self.mlp[-1].bias[: self.rank] -= 1.0  # the measured table leads; the templates start 8.7 dB under it
         return int(found.sum())
+
+    @torch.no_grad()
+    def _init_table(self, frames: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """The note table starts as each key's measured spectrum at each strike age: power of the frames
+        where the key sounds (held or pedalled, not released) and every other key is quiet (struck more than
+        1.5 s before or 0.25 s into its release), spread over the two nearest age anchors. Anchors never seen
+        copy the nearest seen one, decayed 6 dB/s; keys never seen keep their comb. Each key's table is
+        scaled to a peak of 1 (the excitation MLP carries the level)."""
+        anc = self.anchors.numpy().astype(np.float64)
+        n = len(anc)
+        sums = np.zeros((N_KEYS, n, self.audio.n_bins))
+        wsum = np.zeros((N_KEYS, n))
+        for score, spec in frames:
+            age_c = np.asarray(score[:, self.age_sl], dtype=np.float32)
+            rel_c = np.asarray(score[:, self.rel_sl], dtype=np.float32)
+            age = np.where(age_c > 0, -NOTE_AGE_S * np.log(np.maximum(age_c, 1e-30)), np.inf)
+            rel = np.where(rel_c > 0, -NOTE_RELEASE_S * np.log(np.maximum(rel_c, 1e-30)), 0.0)
+            on = (age_c > 0) & (rel_c == 0)
+            loud = (age < 1.5) & ((rel_c == 0) | (rel < 0.25))
+            rows = np.flatnonzero((on.sum(1) == 1) & ((loud & ~on).sum(1) == 0))
+            if rows.size == 0:
+                continue
+            keys = on[rows].argmax(1)
+            a = age[rows, keys]
+            j = np.clip(np.searchsorted(anc, a, side="right") - 1, 0, n - 2)
+            frac = np.clip((a - anc[j]) / (anc[j + 1] - anc[j]), 0.0, 1.0)
+            power = np.exp(2.0 * np.asarray(spec[rows], dtype=np.float64))
+            for jj, ww in ((j, 1.0 - frac), (j + 1, frac)):
+                np.add.at(sums, (keys, jj), power * ww[:, None])
+                np.add.at(wsum, (keys, jj), ww)
+        table = self.table.detach().numpy().reshape(N_KEYS, n, -1).astype(np.float64)
+        for k in np.flatnonzero((wsum > 0.5).any(1)):
+            seen = np.flatnonzero(wsum[k] > 0.5)
+            spec_k = np.zeros((n, self.audio.n_bins))
+            for j in range(n):
+                src = seen[np.argmin(np.abs(seen - j))]
+                decay = np.exp(-max(anc[j] - anc[src], 0.0) / 1.15)  # -6 dB/s in power past the last seen age
+                spec_k[j] = sums[k, src] / wsum[k, src] * decay
+            spec_k = np.maximum(spec_k / spec_k.max(), 1e-10)
+            table[k] = 0.5 * np.log(spec_k)
+        self.table.copy_(torch.from_numpy(table.reshape(N_KEYS * n, -1).astype(np.float32)))
