@@ -451,3 +451,13 @@ def test_data_build_and_piece_do_not_import_each_other_in_a_cycle():
     mods = {n.module for n in ast.walk(ast.parse(piece)) if isinstance(n, ast.ImportFrom)}
     assert "pianoforge.data.build" not in mods
     assert "ruff check src tests bench" in (ROOT / "Makefile").read_text() and "make lint" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_a_worker_error_under_ddp_is_still_one_line(capsys, stores, tmp_path):
+    """Two spawned CPU processes on NaN data: the worker's TrainingError reaches the user as one line."""
+    out = tmp_path / "run"
+    code, _, err = train(capsys, stores["nan"], out, "--max-steps", "2", "--batch-size", "1", "--devices", "2",
+                         "--accelerator", "cpu")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    error_line(err, "non-finite training loss at step 1")
+    assert not (out / "best.safetensors").exists()

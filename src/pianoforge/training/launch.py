@@ -44,7 +44,13 @@ def launch(make_task, settings: LoopSettings, run_dir: Path) -> dict[str, Any] |
 
         if not settings.master_port:
             settings.master_port = _free_port()
-        mp.spawn(_worker, args=(make_task, settings, run_dir), nprocs=settings.devices, join=True)
+        try:
+            mp.spawn(_worker, args=(make_task, settings, run_dir), nprocs=settings.devices, join=True)
+        except mp.ProcessRaisedException as e:  # a worker's one-line error stays one line, not a traceback
+            last = str(e).strip().splitlines()[-1]
+            if last.startswith("pianoforge.errors.") and ": " in last:
+                raise TrainingError(None, last.split(": ", 1)[1]) from None
+            raise
         return _read_summary(run_dir)
     local = int(os.environ.get("LOCAL_RANK", 0))
     return _worker(local, make_task, settings, run_dir)
