@@ -161,16 +161,24 @@ def test_full_disk_is_refused_before_rendering(tmp_path, midi, capsys):
 
 
 def test_disk_full_while_writing_the_figure_leaves_neither_file(tmp_path, midi, capsys, monkeypatch):
-    """The pre-check can be wrong (another writer fills the disk): the WAV and the figure are committed
-    together, so a full disk during the figure leaves nothing, and the exit is a clean 2."""
+    """The WAV used to be written first and stay when the figure then failed (exit 1). The pre-check can be
+    wrong (another writer fills the disk): with it bypassed, a figure onto a full disk leaves no WAV either."""
     import pianoforge.budget as budget
 
     monkeypatch.setattr(budget, "free_bytes", lambda folder: 1 << 40)
-    with tmpfs(tmp_path / "small", "48k") as small:
-        code, _, err = run(capsys, "render", midi, "--checkpoint", LAN, "-o", small / "a.wav",
+    with tmpfs(tmp_path / "small", "16k") as small:
+        code, _, err = run(capsys, "render", midi, "--checkpoint", LAN, "-o", tmp_path / "a.wav",
                            "--figure", small / "f.png")
-        one_line(code, err, "No space left on device")
+        line = one_line(code, err, small / "f.png", "No space left on device")  # the output, not its temporary
+        assert TMP_MARK not in line
         assert files(small) == []
+    assert files(tmp_path) == ["in.mid", "small"]  # the WAV, rendered and written, was not committed alone
+    monkeypatch.undo()
+    with tmpfs(tmp_path / "small2", "16k") as small:  # and the figure's own disk is checked beforehand
+        code, stdout, err = run(capsys, "render", midi, "--checkpoint", LAN, "-o", tmp_path / "a.wav",
+                                "--figure", small / "f.png")
+        one_line(code, err, small, "not enough free disk space")
+        assert stdout == ""
 
 
 def test_generate_onto_a_read_only_filesystem(tmp_path, capsys):

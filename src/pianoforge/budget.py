@@ -131,7 +131,12 @@ def check_render(source: str | Path, plan: RenderPlan, out_folder: str | Path | 
                                       f"{format_bytes(plan.memory_bytes)} of memory; {format_bytes(limit)} is "
                                       f"available (is a note or event hours late? use --allow-long to try anyway)")
     if out_folder is not None:
-        free = free_bytes(out_folder)
-        if plan.disk_bytes > free:
-            raise PianoforgeError(out_folder, f"not enough free disk space for the output: it needs about "
-                                              f"{format_bytes(plan.disk_bytes)}, {format_bytes(free)} is free")
+        check_disk(out_folder, plan.disk_bytes)
+
+
+def check_disk(folder: str | Path, need: int) -> None:
+    """PianoforgeError naming ``folder`` when its filesystem has fewer than ``need`` bytes free."""
+    free = free_bytes(folder)
+    if need > free:
+        raise PianoforgeError(folder, f"not enough free disk space for the output: it needs about "
+                                      f"{format_bytes(need)}, {format_bytes(free)} is free")

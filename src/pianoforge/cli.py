@@ -214,8 +214,8 @@ def cmd_render(a: argparse.Namespace) -> int:
     import torch
 
     from pianoforge.audio.io import check_audio_output
-    from pianoforge.budget import check_render, perform_plan
-    from pianoforge.fsutil import atomic_output, check_output
+    from pianoforge.budget import FIGURE_BYTES, check_disk, check_render, perform_plan
+    from pianoforge.fsutil import atomic_output, check_output, final_names
     from pianoforge.inference import PerformRenderer, figure4
     from pianoforge.midi.score import load_score
 
@@ -231,10 +231,14 @@ def cmd_render(a: argparse.Namespace) -> int:
     plan = perform_plan(r.n_frames(score) / au.frame_rate, au.frame_rate, au.n_bins, au.sample_rate,
                         a.sample_rate or au.sample_rate, figure=fig is not None)
     check_render(a.input, plan, out.parent, a.allow_long)
+    if fig is not None:
+        check_disk(fig.parent, FIGURE_BYTES)
     print(f"{a.input}: rendering {plan.describe()}", flush=True)
     with contextlib.ExitStack() as outputs:  # the WAV and the figure appear together, or neither does
+        temps = outputs.enter_context(final_names({}))  # errors name a.wav, not its temporary
         wav_tmp = outputs.enter_context(atomic_output(out))
         fig_tmp = outputs.enter_context(atomic_output(fig)) if fig else None
+        temps.update({wav_tmp: out, **({fig_tmp: fig} if fig else {})})
         try:
             res = r.render_midi(score, wav_tmp, sample_rate=a.sample_rate, phase=a.phase, iterations=a.iterations)
         except ValueError as e:

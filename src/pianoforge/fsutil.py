@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from pianoforge.errors import OutputError
+from pianoforge.errors import OutputError, PianoforgeError
 
 TMP_MARK = ".pianoforge-tmp-"
 _TMP_RE = re.compile(r"^\..*" + re.escape(TMP_MARK) + r"(\d+)-")
@@ -172,6 +172,21 @@ def atomic_output(path: str | Path, *, folder: bool = False, suffix: str | None 
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True) if folder else tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def final_names(temps: dict[Path, Path]) -> Iterator[dict[Path, Path]]:
+    """For a caller that hands writers its own temporaries (outputs committed together): an error about a
+    temporary in ``temps`` (temporary -> output) is re-raised naming the output the user asked for."""
+    try:
+        yield temps
+    except PianoforgeError as e:
+        path, problem = e.path or "", e.problem
+        for tmp, final in temps.items():
+            path, problem = path.replace(str(tmp), str(final)), problem.replace(str(tmp), str(final))
+        if (path, problem) == (e.path or "", e.problem):
+            raise
+        raise type(e)(path or None, problem) from e
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
