@@ -60,10 +60,23 @@ def format_bytes(n: float) -> str:
     return f"{n:.1f} TB"
 
 
+STREAM_BYTES = 384 << 20
+"""Working set of the streaming perform renderer (network windows, phase blocks, buffers, the model) at any
+length: bench/scale.py measured 0.48-0.52 GB peak RSS for the whole process, interpreter and torch included."""
+KEEP_SECONDS = 600.0
+"""Renders up to this long also keep their audio and log-magnitude arrays (``inference.KEEP_SECONDS``)."""
+KEPT_BYTES_PER_BIN_FRAME = 8
+"""Per STFT bin and frame when the arrays are kept: the float32 log-magnitude blocks, then joined."""
+
+
 def perform_bytes(seconds: float, frame_rate: float, n_bins: int, sample_rate: int) -> int:
-    """Peak memory of a whole-piece neural render of ``seconds`` (the streaming renderer relaxes this)."""
+    """Peak memory of a streaming neural render of ``seconds``: a fixed working set, plus the arrays kept for
+    pieces up to :data:`KEEP_SECONDS`. (``BYTES_PER_BIN_FRAME`` is what the whole-piece path needed.)"""
+    if seconds > KEEP_SECONDS:
+        return FIXED_BYTES + STREAM_BYTES
     frames = math.ceil(seconds * frame_rate)
-    return FIXED_BYTES + frames * n_bins * BYTES_PER_BIN_FRAME + math.ceil(seconds * sample_rate) * BYTES_PER_SAMPLE
+    return (FIXED_BYTES + STREAM_BYTES + frames * n_bins * KEPT_BYTES_PER_BIN_FRAME
+            + math.ceil(seconds * sample_rate) * BYTES_PER_SAMPLE)
 
 
 def reference_bytes(seconds: float, sample_rate: int) -> int:
