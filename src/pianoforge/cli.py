@@ -240,7 +240,8 @@ def cmd_render(a: argparse.Namespace) -> int:
         fig_tmp = outputs.enter_context(atomic_output(fig)) if fig else None
         temps.update({wav_tmp: out, **({fig_tmp: fig} if fig else {})})
         try:
-            res = r.render_midi(score, wav_tmp, sample_rate=a.sample_rate, phase=a.phase, iterations=a.iterations)
+            res = r.render_midi(score, wav_tmp, sample_rate=a.sample_rate, phase=a.phase, iterations=a.iterations,
+                                keep_arrays=True if fig_tmp is not None else None)  # streams into the file
         except ValueError as e:
             fatal(f"{a.input}: {e}")
         if fig_tmp is not None:
