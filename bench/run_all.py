@@ -8,6 +8,8 @@ Benchmarks, with modest defaults (``--quick`` makes each smaller still):
 ``data_pipeline``   dataset build throughput, FluidSynth alone vs the full pipeline (2 min of music)
 ``render``          neural render vs FluidSynth speed; skipped, with a note, when no shipped checkpoint
                     exists and no ``--checkpoint`` is given
+``scale``           1/10/60-min dense pieces: ``pianoforge render`` (new process, 1 thread) vs the FluidSynth
+                    CLI, wall time and peak RSS from the OS, the issue-16 targets, start-up times
 ``judge``           basic-pitch judge speed (audio seconds per wall second) on a 30 s render
 ``phase``           phase reconstruction speed/quality from the true magnitude (20 s passage)
 ``train``           lan2018 vs default training throughput, 2 min each, and time to the lan2018 error
@@ -35,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ("data_pipeline", "render", "judge", "phase", "train")
+ORDER = ("data_pipeline", "render", "scale", "judge", "phase", "train")
 
 
 @dataclass
@@ -55,6 +57,8 @@ def bench_args(name: str, quick: bool, checkpoint: str | None) -> list[str]:
     if name == "render":
         return [*(["--checkpoint", checkpoint] if checkpoint else []), "--reps", "2" if quick else "3",
                 "--seconds", "30" if quick else "60"]
+    if name == "scale":
+        return [*(["--checkpoint", checkpoint] if checkpoint else []), *(["--quick"] if quick else [])]
     if name == "judge":
         return ["--seconds", "15" if quick else "30", "--repeats", "2"]
     if name == "phase":
@@ -211,8 +215,8 @@ def main() -> int:
     machine = machine_description()
     outcomes = []
     for name in [n for n in ORDER if not a.only or n in a.only]:
-        if name == "render" and (why := render_skip_reason(a.checkpoint)):
-            print(f"\n=== render: skipped: {why}", flush=True)
+        if name in ("render", "scale") and (why := render_skip_reason(a.checkpoint)):
+            print(f"\n=== {name}: skipped: {why}", flush=True)
             outcomes.append(Outcome(name, [], f"skipped: {why}", 0.0, ""))
             continue
         outcomes.append(run_one(name, bench_args(name, a.quick, a.checkpoint), a.timeout))
