@@ -288,7 +288,7 @@ def test_keyboard_interrupt_exits_130(monkeypatch, capsys):
     def interrupted(a):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "cmd_presets", interrupted)
+    monkeypatch.setattr(cli.misc, "cmd_presets", interrupted)  # looked up when main builds the parser
     with pytest.raises(SystemExit) as ei:
         cli.main(["presets"])
     assert ei.value.code == 130
