@@ -130,6 +130,31 @@ class DataConfig:
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     align_tolerance: float = 2.0  # seconds of disagreement allowed between audio and MIDI lengths
     min_seconds: float = 1.0  # shorter pieces are skipped
+    # Recordings and instruments (issue 17, docs/recordings.md). Left out of Preset.to_dict() while at their
+    # defaults (DATA_KEYS_OMITTED_AT_DEFAULT), so stores and runs made before them keep their fingerprints.
+    onset_tolerance: float = 0.025  # s: largest audio-vs-MIDI offset accepted (onset cross-correlation)
+    align_search: float = 5.0  # s: offsets searched either way
+    align_min_score: float = 0.15  # correlation peak below this: "audio does not match its MIDI"
+    align_min_peak_ratio: float = 1.4  # ... or a peak less than this many times its best rival (no clear peak)
+    align_shift: bool = False  # shift a recording by its estimated offset instead of rejecting it
+    loudness_db: float | None = None  # per-piece gated RMS normalized to this dBFS (recordings differ in gain)
+    lowpass_hz: float | None = None  # band-limit every piece alike (stores of mixed native sample rates)
+    std_floor: float = 0.5  # per-bin normalization std floored at this fraction of the median bin's std
+    tracks: tuple[int, ...] | None = None  # keep only these tracks (pretty_midi instrument order, from 0)
+    programs: tuple[int, ...] | None = None  # keep only tracks playing these General MIDI programs
+
+    def __post_init__(self) -> None:
+        checks = {"onset_tolerance": self.onset_tolerance >= 0, "align_search": self.align_search > 0,
+                  "align_min_score": -1 <= self.align_min_score <= 1,
+                  "align_min_peak_ratio": self.align_min_peak_ratio >= 1, "std_floor": 0 <= self.std_floor <= 1,
+                  "lowpass_hz": self.lowpass_hz is None or self.lowpass_hz > 0,
+                  "loudness_db": self.loudness_db is None or -80 <= self.loudness_db <= 0,
+                  "tracks": self.tracks is None or all(t >= 0 for t in self.tracks),
+                  "programs": self.programs is None or all(0 <= p <= 127 for p in self.programs)}
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ConfigError(None, f"data.{bad[0]} is out of range: {getattr(self, bad[0])!r} "
+                                    f"(see DataConfig in config.py)")
 
     def example_frames(self, audio: AudioConfig) -> int:
         return max(1, audio.frames_for_seconds(self.example_seconds))
@@ -137,6 +162,12 @@ class DataConfig:
     def stride_frames(self, audio: AudioConfig) -> int:
         s = self.example_seconds if self.stride_seconds is None else self.stride_seconds
         return max(1, audio.frames_for_seconds(s))
+
+
+DATA_KEYS_OMITTED_AT_DEFAULT = ("onset_tolerance", "align_search", "align_min_score", "align_min_peak_ratio",
+                                "align_shift",
+                                "loudness_db", "lowpass_hz", "std_floor", "tracks", "programs")
+"""Data keys added after stores were shipped: a preset's dict names them only when they differ from the default."""
 
 
 # ------------------------------------------------------------------------------- typed section loader
@@ -297,7 +328,11 @@ class Preset:
     inference: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        for key in DATA_KEYS_OMITTED_AT_DEFAULT:  # unchanged fingerprints for stores made before these keys
+            if d["data"][key] == getattr(DataConfig, key):
+                del d["data"][key]
+        return d
 
     def data_fingerprint(self) -> str:
         """Hash of everything that changes the content of a dataset store (not model/train)."""

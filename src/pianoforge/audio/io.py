@@ -63,6 +63,22 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return soxr.resample(x.astype(np.float32, copy=False), sr_in, sr_out, quality="VHQ").astype(np.float32)
 
 
+def band_limit(x: np.ndarray, sample_rate: int, cutoff_hz: float) -> np.ndarray:
+    """Mono audio low-passed at ``cutoff_hz`` (whole-signal FFT, raised-cosine roll-off over the last 2 %
+    below the cutoff, nothing above it), the same filter for every piece of a store whatever its source:
+    stores that mix pieces resampled from 44.1/48 kHz (empty above soxr's pass band) and pieces rendered at
+    the preset rate (which are not) are band-limited alike with ``data.lowpass_hz``."""
+    x = np.asarray(x, dtype=np.float32)
+    if cutoff_hz >= sample_rate / 2 or len(x) < 2:
+        return x
+    spec = np.fft.rfft(x.astype(np.float64))
+    f = np.fft.rfftfreq(len(x), 1.0 / sample_rate)
+    lo = 0.98 * cutoff_hz
+    gain = np.clip((cutoff_hz - f) / (cutoff_hz - lo), 0.0, 1.0)
+    spec *= 0.5 - 0.5 * np.cos(np.pi * gain)
+    return np.fft.irfft(spec, len(x)).astype(np.float32)
+
+
 def peak_safe(x: np.ndarray, limit: float = PEAK_LIMIT) -> np.ndarray:
     """Scale down (never clip) so that max |x| <= limit. NaN/inf are an error, not something to hide."""
     x = np.asarray(x, dtype=np.float32)

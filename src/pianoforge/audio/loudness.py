@@ -4,6 +4,9 @@
 ``phon`` dB, at the standard's 29 frequencies (20 Hz .. 12.5 kHz). ``equal_loudness_gain`` turns it into
 a linear per-frequency gain relative to 1 kHz (high where the ear is sensitive), interpolated on a log
 frequency axis and held constant outside the tabulated range.
+
+``gated_rms_db`` / ``normalize_loudness``: the level of a recording over its sounding blocks, and a gain that
+brings it to a target (per-piece loudness normalization of recordings made at different gains).
 """
 
 from __future__ import annotations
@@ -36,3 +39,31 @@ def equal_loudness_gain(freqs: np.ndarray, phon: float = 60.0) -> np.ndarray:
     rel = lp - np.interp(np.log(1000.0), np.log(f), lp)
     lf = np.log(np.clip(np.asarray(freqs, dtype=np.float64), f[0], f[-1]))
     return 10 ** (-np.interp(lf, np.log(f), rel) / 20.0)
+
+
+GATE_DB = 50.0
+"""Blocks more than this far below the loudest block are left out of the level (silence, room noise)."""
+
+
+def gated_rms_db(x: np.ndarray, sample_rate: int, block_seconds: float = 0.05) -> float:
+    """RMS level (dBFS) of mono audio over its 50 ms blocks within :data:`GATE_DB` of the loudest one."""
+    x = np.asarray(x, dtype=np.float64)
+    n = max(1, int(block_seconds * sample_rate))
+    k = len(x) // n
+    if k == 0:
+        return float(10 * np.log10(np.mean(x**2) + 1e-20))
+    ms = np.mean(x[: k * n].reshape(k, n) ** 2, axis=1)
+    keep = ms >= ms.max() * 10 ** (-GATE_DB / 10)
+    return float(10 * np.log10(ms[keep].mean() + 1e-20))
+
+
+def normalize_loudness(x: np.ndarray, sample_rate: int, target_db: float,
+                       peak_limit: float = 0.999) -> tuple[np.ndarray, float]:
+    """(audio scaled to a gated RMS of ``target_db`` dBFS, the gain applied in dB); the gain is lowered
+    where the peak would pass ``peak_limit`` (never clipped)."""
+    level = gated_rms_db(x, sample_rate)
+    gain = 10 ** ((target_db - level) / 20)
+    peak = float(np.max(np.abs(x))) if len(x) else 0.0
+    if peak * gain > peak_limit:
+        gain = peak_limit / peak
+    return (np.asarray(x, dtype=np.float32) * np.float32(gain)), float(20 * np.log10(gain))

@@ -66,6 +66,20 @@ def find_soundfont(explicit: str | Path | None = None) -> Path:
     raise RenderError(None, f"no General MIDI soundfont found; {INSTALL_HINT}")
 
 
+SOUNDFONT_LICENCES = {  # file stem (lower case) -> licence, as its packagers state it
+    "fluidr3_gm": "MIT (Frank Wen, Fluid R3 GM; Debian fluid-soundfont-gm)",
+    "timgm6mb": "GPL-2.0-or-later (Tim Brechbill, TimGM6mb; shipped in pretty_midi's wheel and Debian timgm6mb-soundfont)",
+    "musescore_general": "MIT (S. Christian Collins, MuseScore General)",
+}
+
+
+def soundfont_record(path: str | Path) -> dict[str, str]:
+    """{"soundfont": file name, "licence": ...} of a soundfont (links followed), for manifests and checkpoints."""
+    p = Path(path).resolve()
+    licence = SOUNDFONT_LICENCES.get(p.stem.lower(), "unknown: see the soundfont's own licence")
+    return {"soundfont": p.name, "licence": licence}
+
+
 def fluidsynth_binary() -> str:
     exe = shutil.which("fluidsynth")
     if exe is None:

@@ -6,7 +6,10 @@ The build is resumable and never leaves a corrupt store:
 - ``manifest.json`` is written last (atomically) with ``status: complete``; until then readers refuse
   the store;
 - rerunning a finished build with the same preset and sources is a no-op.
-Bad pieces (corrupt MIDI, missing audio, misaligned lengths, ...) are skipped and listed in the manifest.
+Bad pieces (corrupt MIDI, missing, unreadable, silent or too-short audio, audio that does not match its MIDI,
+...) are skipped and listed in the manifest; splits are assigned afterwards, over the pieces that built
+(forced splits, MAESTRO's official one included, kept as given), and the manifest's ``warnings`` say when
+a split is empty or native sample rates are mixed (:mod:`pianoforge.data.checks`).
 """
 
 from __future__ import annotations
@@ -23,15 +26,20 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from pianoforge.audio.spectral import Normalizer
 from pianoforge.config import Preset
-from pianoforge.data import piece
+from pianoforge.data import checks, piece
 from pianoforge.data.piece import audio_identity, file_digest
 from pianoforge.data.reserved import is_reserved
 from pianoforge.data.sources import SPLITS, PieceSpec
-from pianoforge.data.store import ARRAYS, FORMAT, FORMAT_VERSION, MANIFEST, read_manifest, write_json_atomic
+from pianoforge.data.store import (
+    ARRAYS,
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    compute_normalization,
+    read_manifest,
+    write_json_atomic,
+)
 from pianoforge.errors import StoreError
 from pianoforge.fsutil import check_folder
 
@@ -107,6 +115,7 @@ def build(specs: list[PieceSpec], out: str | Path, preset: Preset, *, workers: i
     for stale in pieces_dir.glob(".tmp-*"):  # left by an interrupted build
         shutil.rmtree(stale, ignore_errors=True)
 
+    # provisional splits for the interim manifest; the final ones are assigned over the pieces that built
     splits = assign_splits(specs, preset.data.split_seed, preset.data.split_fractions)
     skipped = [{"piece_id": w, "error": e} for w, e in (listing_failures or [])]
     todo, metas = [], {}
@@ -129,9 +138,12 @@ def build(specs: list[PieceSpec], out: str | Path, preset: Preset, *, workers: i
             skipped.append({"piece_id": spec.piece_id, "file": str(spec.midi), "error": result})
             log.warning("skipped %s", result)
         else:
-            result["split"] = "test" if allow_reserved else splits[spec.piece_id]
             metas[spec.piece_id] = result
             report.built += 1
+    final = assign_splits([s for s in specs if s.piece_id in metas], preset.data.split_seed,
+                          preset.data.split_fractions)
+    for pid, meta in metas.items():  # splits after failures: a bad piece never takes a validation/test place
+        meta["split"] = "test" if allow_reserved else final[pid]
     report.skipped = skipped
     report.manifest = _write_manifest(out, preset, fingerprint, digest, source_info, metas, skipped, specs,
                                       status="complete", allow_reserved=allow_reserved)
@@ -219,7 +231,13 @@ def _write_manifest(out: Path, preset: Preset, fingerprint: str, digest: str, so
         "pieces": pieces, "skipped": skipped,
     }
     if status == "complete":
-        m["normalization"] = _normalization(out, [p for p in pieces if p["split"] == "train"] or pieces)
+        m["normalization"] = compute_normalization(out, [p for p in pieces if p["split"] == "train"] or pieces,
+                                                   data.std_floor)
+        m["warnings"] = checks.build_warnings(pieces, split_info, preset, allow_reserved)
+        m["instruments"] = checks.instruments(pieces, preset)
+        m["licences"] = checks.licences(pieces, preset)
+        for w in m["warnings"]:
+            log.warning("%s: %s", out, w)
     write_json_atomic(out / MANIFEST, m)
     return m
 
@@ -230,20 +248,3 @@ def _count_examples(lengths: list[int], t: int, stride: int) -> int:
     fake = FeatureStore.__new__(FeatureStore)
     fake.manifest = {"pieces": [{"n_frames": n, "split": "x"} for n in lengths]}
     return len(FeatureStore.examples(fake, "x", t, stride))
-
-
-def _normalization(out: Path, pieces: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per-bin mean/std of log-magnitude over the given pieces, streamed in float64."""
-    count, s1, s2 = 0, None, None
-    for p in pieces:
-        spec = np.load(out / "pieces" / p["piece_id"] / "spec.npy", mmap_mode="r")
-        for a in range(0, spec.shape[0], 4096):
-            blk = np.asarray(spec[a:a + 4096], dtype=np.float64)
-            s1 = blk.sum(0) if s1 is None else s1 + blk.sum(0)
-            s2 = (blk**2).sum(0) if s2 is None else s2 + (blk**2).sum(0)
-            count += blk.shape[0]
-    if s1 is None:
-        return {"mean": [], "std": [], "frames": 0, "split": "train"}
-    d = Normalizer.from_moments(count, s1, s2).to_dict()
-    d.update({"frames": count, "split": "train"})
-    return d

@@ -56,7 +56,22 @@ MAESTRO_SPLITS = {"train": "train", "validation": "validation", "test": "test"}
 
 
 def maestro(root: str | Path) -> list[PieceSpec]:
-    """Pieces of a MAESTRO-layout folder, with its official split."""
+    """Pieces of a MAESTRO-layout folder, with its official split (rows that cannot be used are left out;
+    :func:`maestro_listing` also returns them with their reasons)."""
+    return maestro_listing(root)[0]
+
+
+def _inside(root: Path, rel: str) -> Path | None:
+    """``root / rel`` if it stays inside ``root`` (no absolute path, no ``..`` out of it), else None."""
+    if not rel or Path(rel).is_absolute():
+        return None
+    p = (root / rel).resolve()
+    return p if p.is_relative_to(root.resolve()) else None
+
+
+def maestro_listing(root: str | Path) -> tuple[list[PieceSpec], list[tuple[str, str]]]:
+    """(pieces, failures) of a MAESTRO-layout folder: each row's MIDI + audio pair with its official split
+    (kept as given); a row whose file names leave the folder is a failure "(piece, reason)", not a piece."""
     r = Path(root)
     if not r.is_dir():
         raise PianoforgeError(r, "MAESTRO folder not found")
@@ -65,7 +80,7 @@ def maestro(root: str | Path) -> list[PieceSpec]:
         raise PianoforgeError(r, "no maestro-v*.csv or maestro-v*.json metadata file (not a MAESTRO layout)")
     meta = metas[-1]
     rows = _read_maestro_meta(meta)
-    out = []
+    out, failures = [], []
     for i, row in enumerate(rows):
         try:
             midi, audio, split = row["midi_filename"], row["audio_filename"], row["split"]
@@ -73,11 +88,15 @@ def maestro(root: str | Path) -> list[PieceSpec]:
             raise PianoforgeError(meta, f"row {i + 1} lacks column {e.args[0]}") from e
         if split not in MAESTRO_SPLITS:
             raise PianoforgeError(meta, f"row {i + 1}: unknown split {split!r}")
-        pid = safe_id(Path(midi).with_suffix("").as_posix().replace("/", "__"))
+        pid = safe_id(Path(str(midi)).with_suffix("").as_posix().replace("/", "__"))
+        outside = [str(f) for f in (midi, audio) if _inside(r, str(f)) is None]
+        if outside:
+            failures.append((pid, f"{meta}: row {i + 1}: {outside[0]!r} is outside the MAESTRO folder {r}"))
+            continue
         prov = {"source": "maestro", "midi": midi, "audio": audio,
                 "composer": str(row.get("canonical_composer", "")), "title": str(row.get("canonical_title", ""))}
         out.append(PieceSpec(pid, r / midi, r / audio, MAESTRO_SPLITS[split], prov))
-    return out
+    return out, failures
 
 
 def _read_maestro_meta(meta: Path) -> list[dict[str, str]]:
@@ -153,5 +172,5 @@ def collect(source: str, input_dir: str | Path | None, limit: int | None = None,
         return corpus(cache_dir, limit, workers, progress)
     if input_dir is None:
         raise PianoforgeError(None, f"--input DIR is required for --source {source}")
-    pieces = midi_folder(input_dir) if source == "midi" else maestro(input_dir)
-    return (pieces[:limit] if limit else pieces), []
+    pieces, failures = (midi_folder(input_dir), []) if source == "midi" else maestro_listing(input_dir)
+    return (pieces[:limit] if limit else pieces), failures

@@ -10,7 +10,8 @@ Layout::
         meta.json   piece id, split, frames, seconds, notes, provenance, data fingerprint
 
 Arrays are opened with ``np.load(mmap_mode="r")``, so training memory does not grow with corpus size.
-Normalization statistics are per-frequency-bin moments of ``spec`` over the train split.
+Normalization statistics are per-frequency-bin moments of ``spec`` over the train split, the std floored at
+``data.std_floor`` x the median bin's (``std_floor``, ``floored_bins`` in the manifest; absent in older stores).
 """
 
 from __future__ import annotations
@@ -54,6 +55,30 @@ def read_manifest(root: Path) -> dict[str, Any]:
     if v != FORMAT_VERSION:
         raise StoreError(path, f"unsupported dataset format version {v!r} (this pianoforge reads {FORMAT_VERSION})")
     return m
+
+
+def compute_normalization(root: Path, pieces: list[dict[str, Any]], std_floor: float = 0.0) -> dict[str, Any]:
+    """Per-bin mean/std of log-magnitude over ``pieces``, streamed in float64, each bin's std floored at
+    ``std_floor`` x the median bin's std: a band that is empty in every training piece (audio resampled
+    from 44.1 kHz, near Nyquist) would otherwise get a std of ~1e-3 and z-scores in the thousands on a
+    validation piece that has energy there. Stores built before the floor keep their own statistics."""
+    count, s1, s2 = 0, None, None
+    for p in pieces:
+        spec = np.load(root / "pieces" / p["piece_id"] / "spec.npy", mmap_mode="r")
+        for a in range(0, spec.shape[0], 4096):
+            blk = np.asarray(spec[a:a + 4096], dtype=np.float64)
+            s1 = blk.sum(0) if s1 is None else s1 + blk.sum(0)
+            s2 = (blk**2).sum(0) if s2 is None else s2 + (blk**2).sum(0)
+            count += blk.shape[0]
+    if s1 is None:
+        return {"mean": [], "std": [], "frames": 0, "split": "train"}
+    norm = Normalizer.from_moments(count, s1, s2)
+    floor = std_floor * float(np.median(norm.std))
+    floored = int(np.sum(norm.std < floor))
+    norm = Normalizer(norm.mean, np.maximum(norm.std, floor))
+    d: dict[str, Any] = norm.to_dict()
+    d.update({"frames": count, "split": "train", "std_floor": std_floor, "floored_bins": floored})
+    return d
 
 
 @dataclass

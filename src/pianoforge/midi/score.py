@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +44,9 @@ class Score:
     pedal: tuple[tuple[float, float], ...] = ()
     source: str = ""
     dropped_out_of_range: int = field(default=0, compare=False)
+    merged_tracks: int = field(default=1, compare=False)  # pitched tracks merged into this one part
+    dropped_drum_notes: int = field(default=0, compare=False)  # drum-track notes left out
+    programs: tuple[int, ...] = field(default=(), compare=False)  # GM programs of the merged tracks (sorted)
 
     @property
     def end_time(self) -> float:
@@ -116,20 +120,25 @@ def pedal_intervals(control_changes, end_time: float) -> list[tuple[float, float
     return out
 
 
-def load_score(path: str | Path | Score | pretty_midi.PrettyMIDI) -> Score:
+def load_score(path: str | Path | Score | pretty_midi.PrettyMIDI, tracks: Sequence[int] | None = None,
+               programs: Sequence[int] | None = None) -> Score:
     """Read a MIDI file (or take an in-memory ``pretty_midi.PrettyMIDI``; a :class:`Score` is returned as is)
     into a piano :class:`Score`.
 
-    Drum tracks are excluded; all other tracks are merged into one piano part; pitches outside A0..C8 are
+    Drum tracks are excluded (their notes counted in ``dropped_drum_notes``); the other tracks, or only those
+    selected by ``tracks`` (indices in pretty_midi's instrument order, from 0) and ``programs`` (General MIDI
+    programs 0-127), are merged into one part (``merged_tracks``, ``programs``), with a warning when more than
+    one track is merged, drums are dropped or a program is not a piano (0-7). Pitches outside A0..C8 are
     dropped with a warning that counts them. Raises :class:`ScoreError` (one line naming the file) for
-    missing, non-MIDI, corrupt, truncated, empty, note-less or drum-only files.
+    missing, non-MIDI, corrupt, truncated, empty, note-less or drum-only files, and for a selection that
+    keeps no track.
     """
     import pretty_midi  # lazy: heavy import
 
     if isinstance(path, Score):
         return path
     if isinstance(path, pretty_midi.PrettyMIDI):
-        return score_from_pretty_midi(path, "<PrettyMIDI>")
+        return score_from_pretty_midi(path, "<PrettyMIDI>", tracks, programs)
     p = Path(path)
     if not p.exists():
         raise ScoreError(p, "file not found")
@@ -150,16 +159,42 @@ def load_score(path: str | Path | Score | pretty_midi.PrettyMIDI) -> Score:
     except Exception as e:  # mido/pretty_midi raise many types for corrupt or truncated data
         msg = " ".join(str(e).split())[:160] or type(e).__name__
         raise ScoreError(p, f"corrupt or truncated MIDI ({msg})") from e
-    return score_from_pretty_midi(pm, p)
+    return score_from_pretty_midi(pm, p, tracks, programs)
 
 
-def score_from_pretty_midi(pm: pretty_midi.PrettyMIDI, p: str | Path) -> Score:
+def select_tracks(pm: pretty_midi.PrettyMIDI, p: str | Path, tracks: Sequence[int] | None = None,
+                  programs: Sequence[int] | None = None) -> tuple[list, int]:
+    """(pitched instruments kept, drum notes dropped). ``tracks`` index ``pm.instruments`` from 0."""
+    insts = list(pm.instruments)
+    if tracks is not None:
+        bad = [t for t in tracks if not 0 <= t < len(insts)]
+        if bad:
+            raise ScoreError(p, f"no track {bad[0]} (the file has {len(insts)} track(s), numbered from 0)")
+        insts = [insts[t] for t in sorted(set(tracks))]
+    n_drum = sum(len(i.notes) for i in insts if i.is_drum)
+    pitched = [i for i in insts if not i.is_drum]
+    if programs is not None:
+        pitched = [i for i in pitched if i.program in set(programs)]
+        if not pitched:
+            have = sorted({i.program for i in pm.instruments if not i.is_drum})
+            raise ScoreError(p, f"no track plays program(s) {', '.join(map(str, programs))} "
+                                f"(the file's programs: {', '.join(map(str, have)) or 'none'})")
+    return pitched, n_drum
+
+
+def score_from_pretty_midi(pm: pretty_midi.PrettyMIDI, p: str | Path, tracks: Sequence[int] | None = None,
+                           programs: Sequence[int] | None = None) -> Score:
     """The piano :class:`Score` of a parsed MIDI file; ``p`` names it in errors and in ``Score.source``."""
-    pitched = [i for i in pm.instruments if not i.is_drum]
-    n_drum = sum(len(i.notes) for i in pm.instruments if i.is_drum)
+    pitched, n_drum = select_tracks(pm, p, tracks, programs)
     raw = [n for i in pitched for n in i.notes]
     if not raw:
         raise ScoreError(p, "only drum notes, no piano notes" if n_drum else "no notes")
+    sounding = [i for i in pitched if i.notes]
+    progs = tuple(sorted({int(i.program) for i in sounding}))
+    if len(sounding) > 1 or n_drum or any(q > 7 for q in progs):
+        log.warning("%s: %d track(s) merged into one part (GM program(s) %s%s)%s", p, len(sounding),
+                    ", ".join(map(str, progs)), "; not all piano" if any(q > 7 for q in progs) else "",
+                    f"; {n_drum} drum note(s) dropped" if n_drum else "")
     notes = [
         Note(int(n.pitch), float(n.start), float(n.end), int(min(max(n.velocity, 1), 127)))
         for n in raw if LOWEST_PITCH <= n.pitch <= HIGHEST_PITCH
@@ -172,7 +207,8 @@ def score_from_pretty_midi(pm: pretty_midi.PrettyMIDI, p: str | Path) -> Score:
     end = max(n.end for n in notes)
     ccs = [c for i in pitched for c in i.control_changes]
     score = make_score(notes, pedal_intervals(ccs, end), source=str(p))
-    return replace(score, dropped_out_of_range=dropped)
+    return replace(score, dropped_out_of_range=dropped, merged_tracks=len(sounding), dropped_drum_notes=n_drum,
+                   programs=progs)
 
 
 def write_midi(score: Score, path: str | Path, program: int = 0, tail_seconds: float = 0.0) -> Path:
