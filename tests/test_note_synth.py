@@ -149,3 +149,61 @@ def test_head_type():
     model, _ = _head(preset.audio)
     assert isinstance(model.head, NoteSynthHead)
     assert model.head.templates().shape == (N_KEYS, model.cfg.note_rank, preset.audio.n_bins)
+
+
+def test_note_table_starts_from_audio_and_interpolates_between_age_anchors():
+    from pianoforge.models.note_synth import age_anchors
+
+    preset = load_preset("notesynth")
+    audio = preset.audio
+    model = build_perform_model({**preset.model, "note_table": True}, audio, preset.score.n_channels,
+                                score=preset.score)
+    head = model.head
+    fr = audio.frame_rate
+    n = int(3.0 * fr)
+    x = encode(make_score([Note(57, 0.1, 2.5, 90)]), preset.score, fr, n)
+    strike = int(0.1 * fr)
+    spec = np.full((n, audio.n_bins), math.log(1e-3), dtype=np.float32)
+    spec[:, 100] = math.log(1e-1)
+    spec[strike + 20:, 100] = math.log(1e-2)  # the partial drops 20 dB 20 frames after the strike
+    head.init_from_store([(x, spec)])
+    anchors = age_anchors(fr)
+    table = head._exp2(head.table).detach().reshape(N_KEYS, len(anchors), -1)[k(57)]
+    j_early, j_late = 5, int(np.searchsorted(anchors, 30 / fr))
+    assert float(table[j_late, 100] / table[j_early, 100]) == pytest.approx(1e-2, rel=0.05)  # -20 dB, in power
+    # the table part of the forward pass: 0 before the strike, the interpolated anchor spectrum after it
+    with torch.no_grad():
+        head.mlp[-1].weight.zero_()
+        head.mlp[-1].bias.fill_(0.0)  # every gain exp(2 * 0) = 1
+        _, tab = head.excitations(torch.from_numpy(x)[None])
+    tab = tab[0]
+    assert torch.all(tab[: strike - 2] == 0)
+    torch.testing.assert_close(tab[strike + 5, 100], table[5, 100], rtol=1e-4, atol=0)
+
+
+def test_cached_table_power_follows_the_parameter():
+    preset = load_preset("notesynth")
+    model = build_perform_model({**preset.model, "note_table": True}, preset.audio, preset.score.n_channels,
+                                score=preset.score).eval()
+    with torch.no_grad():
+        a = model.head._exp2(model.head.table).clone()
+        model.head.table.add_(0.5)  # an in-place update bumps the version: the cache must not serve it stale
+        b = model.head._exp2(model.head.table)
+    torch.testing.assert_close(b, a * math.e, rtol=1e-5, atol=0)
+
+
+def test_chunked_prediction_equals_one_pass_for_the_frame_local_head():
+    """The notes head sees 2 frames ahead and no further, so the renderer's chunks need almost no overlap."""
+    from pianoforge.inference import PerformRenderer
+
+    preset = load_preset("notesynth")
+    model = build_perform_model({**preset.model, "note_table": True}, preset.audio, preset.score.n_channels,
+                                score=preset.score)
+    r = PerformRenderer(model, preset)
+    notes = [Note(48 + (i * 5) % 30, 0.13 * i, 0.13 * i + 0.5, 40 + (i * 17) % 80) for i in range(60)]
+    x = encode(make_score(notes, pedal=[(2.0, 5.0)]), preset.score, preset.audio.frame_rate, 600)
+    one = r.predict(x, chunk_frames=0)
+    fr = preset.audio.frame_rate
+    chunked = r.predict(x, chunk_frames=int(round(preset.inference["chunk_seconds"] * fr)),
+                        overlap_frames=int(round(preset.inference["overlap_seconds"] * fr)))
+    torch.testing.assert_close(chunked, one, rtol=1e-4, atol=1e-4)

@@ -163,13 +163,26 @@ class NoteSynthHead(nn.Module):
         gain = gain * struck.to(gain.dtype)  # a key struck later, seen ahead: no note to look up yet
         cols = torch.stack([idx[2] * n + j, idx[2] * n + j + 1], dim=1)
         weights = torch.stack([gain * (1.0 - frac), gain * frac], dim=1)
-        rows = torch.nn.functional.embedding_bag(cols, torch.exp(2.0 * self.table), mode="sum",
+        rows = torch.nn.functional.embedding_bag(cols, self._exp2(self.table), mode="sum",
                                                  per_sample_weights=weights)
         out.index_add_(0, idx[0] * t + idx[1], rows)
 
     def templates(self) -> torch.Tensor:
         """(88, rank, bins) power templates."""
-        return torch.exp(2.0 * self.theta)
+        return self._exp2(self.theta)
+
+    def _exp2(self, p: torch.Tensor) -> torch.Tensor:
+        """``exp(2 p)`` of a log-amplitude parameter; cached outside training (the table is 3.3 M values and
+        the renderer calls the head once per block), recomputed whenever the parameter changes."""
+        if self.training or torch.is_grad_enabled():
+            return torch.exp(2.0 * p)
+        cache = self.__dict__.setdefault("_power_cache", {})
+        key = (id(p), p._version, p.data_ptr())
+        hit = cache.get(id(p))
+        if hit is None or hit[0] != key:
+            hit = (key, torch.exp(2.0 * p.detach()))
+            cache[id(p)] = hit
+        return hit[1]
 
     def forward(self, score: torch.Tensor, trunk: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, C) encoding [+ (B, T, H) trunk features] -> (B, T, bins) natural-log magnitude."""
