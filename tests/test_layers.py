@@ -17,7 +17,7 @@ LAYER = {  # lowest first
     "data": 2, "models": 2, "viz": 2,
     "losses": 3, "adversarial": 3, "phase": 3, "checkpoint": 3,
     "training": 4, "inference": 4, "improvise": 4,
-    "evaluation": 5, "demo": 6, "cli": 6, "__init__": 0,
+    "evaluation": 5, "demo": 6, "cli": 6, "web": 6, "__init__": 0,
 }
 
 

@@ -17,6 +17,7 @@ from pianoforge import __version__
 from pianoforge.cli import data, evaluate, improvise, misc, perform, train
 from pianoforge.cli.common import fatal
 from pianoforge.errors import PianoforgeError
+from pianoforge.web.command import add_serve_parser  # `serve`: its code lives in pianoforge/web/
 
 __all__ = ["build_parser", "fatal", "main"]
 
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (data.add_data, perform.add_reference, train.add_train, perform.add_render,
                 improvise.add_generate, evaluate.add_judge, evaluate.add_eval, evaluate.add_experiment,
-                misc.add_presets, misc.add_demo):  # the order of `pianoforge --help`
+                misc.add_presets, misc.add_demo, add_serve_parser):  # the order of `pianoforge --help`
         add(sub)
     return ap
 
