@@ -27,8 +27,10 @@ def add_data(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a preset value, e.g. --set audio.sample_rate=22050 (repeatable)")
     b.add_argument("--workers", type=int, default=2, help="parallel worker processes (default 2)")
-    b.add_argument("--limit", type=cliargs.positive_int, help="use only the first N pieces (corpus: the first N music21 works plus N/4, at least one, "
-                        "of the generated exercises: --limit 4 builds 5 pieces)")
+    b.add_argument("--limit", type=cliargs.positive_int,
+                   help="build exactly N pieces: the first N of the folder (midi, maestro); corpus: the first "
+                        "N - N//5 music21 works of the curated list and the first N//5 generated exercises "
+                        "(--limit 4: 4 works; --limit 10: 8 works, 2 exercises)")
     b.add_argument("--cache-dir", type=Path, help="where converted corpus MIDI is cached "
                                                    "(default $PIANOFORGE_CACHE or ~/.cache/pianoforge)")
     b.add_argument("--allow-reserved", action="store_true",
@@ -48,7 +50,8 @@ def cmd_data_build(a: argparse.Namespace) -> int:
 
     preset = load_preset(a.preset, a.set)
     t0 = time.perf_counter()
-    specs, failures = collect(a.source, a.input, a.limit, a.workers, a.cache_dir, progress=not a.quiet)
+    specs, failures = collect(a.source, a.input, workers=a.workers, cache_dir=a.cache_dir, progress=not a.quiet,
+                              pieces=a.limit)  # --limit N: exactly N pieces
     rep = build(specs, a.out, preset, workers=a.workers, progress=not a.quiet, listing_failures=failures,
                 allow_reserved=a.allow_reserved,
                 source_info={"kind": a.source, "input": str(a.input) if a.input else None, "limit": a.limit})

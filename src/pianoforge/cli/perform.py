@@ -8,13 +8,23 @@ import time
 from pathlib import Path
 
 from pianoforge import cliargs
+from pianoforge.cli import batch
 from pianoforge.cli.common import ALLOW_LONG_HELP, AUDIO_OUT_HELP, fatal
+
+INPUTS_HELP = ("input MIDI file; or several, folders (their .mid/.midi files), quoted globs ('dir/**/*.mid'), "
+               "@LIST or LIST.txt files naming one path a line: a batch, written into the folder -o")
+OUTPUT_HELP = (AUDIO_OUT_HELP + "; a batch (or -o ending in /): an output folder (made if missing), "
+               "the outputs named after the inputs, folder structure kept")
+BATCH_EPILOG = ("A batch renders every input in one process; an existing output is skipped without --force; "
+                "a bad input prints one line and the others go on; exit status 2 when any failed. "
+                "Ctrl-C keeps the finished files; rerun the same command to render the rest.")
 
 
 def add_reference(sub: argparse._SubParsersAction) -> None:
-    r = sub.add_parser("reference", help="render a MIDI file with FluidSynth (the reference renderer)")
-    r.add_argument("input", type=Path, help="input MIDI file")
-    r.add_argument("-o", "--output", required=True, help=AUDIO_OUT_HELP)
+    r = sub.add_parser("reference", help="render a MIDI file with FluidSynth (the reference renderer)",
+                       description="MIDI -> WAV with the FluidSynth CLI, one file or a batch.", epilog=BATCH_EPILOG)
+    r.add_argument("inputs", nargs="+", metavar="INPUT", help=INPUTS_HELP)
+    r.add_argument("-o", "--output", required=True, help=OUTPUT_HELP)
     r.add_argument("--sample-rate", type=cliargs.positive_int, default=16000,
                    help="output sample rate in Hz (default 16000)")
     r.add_argument("--soundfont", help="soundfont (.sf2/.sf3); default: FluidR3_GM or another found on the system")
@@ -26,14 +36,16 @@ def add_reference(sub: argparse._SubParsersAction) -> None:
                    help="seconds kept after the last note-off (default 1.5)")
     r.add_argument("--allow-long", action="store_true", help=ALLOW_LONG_HELP)
     r.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
+    batch.add_batch_flags(r)
     r.set_defaults(func=cmd_reference)
 
 
 def add_render(sub: argparse._SubParsersAction) -> None:
     rr = sub.add_parser("render", help="render a MIDI file with a neural perform model",
-                        description="MIDI -> WAV with a perform checkpoint (default: the shipped default model).")
-    rr.add_argument("input", type=Path, help="input MIDI file")
-    rr.add_argument("-o", "--output", required=True, help=AUDIO_OUT_HELP)
+                        description="MIDI -> WAV with a perform checkpoint (default: the shipped default model), "
+                                    "one file or a batch (the model loaded once).", epilog=BATCH_EPILOG)
+    rr.add_argument("inputs", nargs="+", metavar="INPUT", help=INPUTS_HELP)
+    rr.add_argument("-o", "--output", required=True, help=OUTPUT_HELP)
     rr.add_argument("--checkpoint", help="perform checkpoint (.safetensors); default: the shipped default model")
     rr.add_argument("--phase", choices=["pghi+gl", "griffinlim", "pghi", "zero", "direct"],
                     help="phase reconstruction (default: the checkpoint's; direct for complex/time models)")
@@ -44,10 +56,19 @@ def add_render(sub: argparse._SubParsersAction) -> None:
     rr.add_argument("--threads", type=cliargs.positive_int, help="torch CPU threads (default: torch's choice)")
     rr.add_argument("--allow-long", action="store_true", help=ALLOW_LONG_HELP)
     rr.add_argument("-f", "--force", action="store_true", help="overwrite existing output files (WAV, figure)")
+    batch.add_batch_flags(rr)
     rr.set_defaults(func=cmd_render)
 
 
 def cmd_reference(a: argparse.Namespace) -> int:
+    if batch.is_batch(a.inputs, a.output):
+        return batch.reference_batch(a, reference_file)
+    a.input = Path(a.inputs[0])
+    return reference_file(a)
+
+
+def reference_file(a: argparse.Namespace) -> int:
+    """One input ``a.input`` to one output ``a.output``."""
     from dataclasses import replace
 
     from pianoforge.audio.io import check_audio_output, save_audio
@@ -74,6 +95,14 @@ def cmd_reference(a: argparse.Namespace) -> int:
 
 
 def cmd_render(a: argparse.Namespace) -> int:
+    if batch.is_batch(a.inputs, a.output):
+        return batch.render_batch(a)
+    a.input = Path(a.inputs[0])
+    return render_file(a)
+
+
+def render_file(a: argparse.Namespace) -> int:
+    """One input ``a.input`` to one output ``a.output`` (and ``a.figure``)."""
     import torch
 
     from pianoforge.audio.io import check_audio_output

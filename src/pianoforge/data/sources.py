@@ -115,12 +115,22 @@ def _read_maestro_meta(meta: Path) -> list[dict[str, str]]:
     return [{c: d[c][k] for c in cols} for k in keys]
 
 
+def corpus_limit(n: int) -> tuple[int, int]:
+    """``data build --source corpus --limit N``: exactly N pieces, the corpus's own mix of four works to one
+    exercise: (the first ``N - N // 5`` music21 works of the curated list, the first ``N // 5`` exercises of
+    :func:`pianoforge.data.exercises.exercise_specs`). ``--limit 5`` builds what ``--limit 4`` built before."""
+    if n < 1:
+        raise PianoforgeError(None, f"--limit must be at least 1, got {n}")
+    return n - n // 5, n // 5
+
+
 def corpus(cache_dir: str | Path | None = None, limit: int | None = None, workers: int = 1,
-           progress: bool = True) -> tuple[list[PieceSpec], list[tuple[str, str]]]:
+           progress: bool = True, exercises_limit: int | None = None) -> tuple[list[PieceSpec], list[tuple[str, str]]]:
     """The embedded corpus: music21 works (converted once into the cache) and generated exercises.
 
-    ``limit`` keeps the first N music21 works of the curated list and a proportionate share of the
-    exercises (at least one). Returns (pieces, failures) where failures are (work, reason).
+    ``limit`` keeps the first N music21 works of the curated list and, unless ``exercises_limit`` says how
+    many, a proportionate share of the exercises (``N // 4``, at least one; the experiments' ``--limit-works``).
+    Returns (pieces, failures) where failures are (work, reason).
     """
     from pianoforge.data import corpus as corpus_mod
     from pianoforge.data import exercises
@@ -133,7 +143,9 @@ def corpus(cache_dir: str | Path | None = None, limit: int | None = None, worker
     converted, failed = corpus_mod.convert_corpus(m21_dir, limit=limit, workers=workers, progress=progress)
     works = {w.piece_id: w for w in corpus_mod.corpus_works()}
     names = exercises.exercise_specs()
-    if limit is not None:
+    if exercises_limit is not None:
+        names = names[:exercises_limit]
+    elif limit is not None:
         names = names[: max(1, limit // 4)]
     pieces = []
     for pid, path in converted:
@@ -164,12 +176,20 @@ def exercise_pieces(ex_dir: str | Path, names: list[str] | None = None) -> list[
 
 
 def collect(source: str, input_dir: str | Path | None, limit: int | None = None, workers: int = 1,
-            cache_dir: str | Path | None = None, progress: bool = True) -> tuple[list[PieceSpec], list[tuple[str, str]]]:
-    """Dispatch to the adapter named ``source``. Returns (pieces, failures found while listing)."""
+            cache_dir: str | Path | None = None, progress: bool = True,
+            pieces: int | None = None) -> tuple[list[PieceSpec], list[tuple[str, str]]]:
+    """Dispatch to the adapter named ``source``. Returns (pieces, failures found while listing).
+
+    ``pieces``: exactly that many pieces (``data build --limit``; corpus: :func:`corpus_limit`); ``limit``:
+    corpus, that many music21 works plus a quarter as many exercises (:func:`corpus`); else the first N."""
     if source not in SOURCES:
         raise PianoforgeError(None, f"unknown source {source!r} (one of {', '.join(SOURCES)})")
     if source == "corpus":
+        if pieces is not None:
+            works, n_ex = corpus_limit(pieces)
+            return corpus(cache_dir, works, workers, progress, exercises_limit=n_ex)
         return corpus(cache_dir, limit, workers, progress)
+    limit = pieces if pieces is not None else limit
     if input_dir is None:
         raise PianoforgeError(None, f"--input DIR is required for --source {source}")
     pieces, failures = (midi_folder(input_dir), []) if source == "midi" else maestro_listing(input_dir)
