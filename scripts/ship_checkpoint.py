@@ -2,6 +2,11 @@
 the run's logs (train/val CSV, loss curve, summary, run config) to ``docs/runs/NAME/``.
 
     python scripts/ship_checkpoint.py runs/default/best.safetensors perform-default
+    python scripts/ship_checkpoint.py runs/notesynth/best.safetensors perform-default \
+        --inference chunk_seconds=8 --inference overlap_seconds=0.1
+
+``--inference KEY=VALUE`` rewrites a perform checkpoint's ``inference`` section (how it renders, never what it
+learned; checked by :class:`pianoforge.config.InferenceConfig`) and re-saves the same tensors.
 
 The checkpoint is loaded first (a perform or GAN checkpoint, safetensors + JSON only), so a broken file is
 never shipped; every shipped file must stay under 20 MB. Files are written atomically with mode 0644.
@@ -34,10 +39,34 @@ def _copy(src: Path, dst: Path) -> None:
             os.unlink(tmp)
 
 
+def _ship_with_inference(src: Path, dst: Path, settings: list[str]) -> None:
+    """Re-save ``src`` at ``dst`` with its preset's inference section updated by ``KEY=VALUE`` strings."""
+    import yaml
+
+    from pianoforge.checkpoint import load_checkpoint, save_checkpoint
+    from pianoforge.config import InferenceConfig, Preset
+
+    tensors, meta = load_checkpoint(src, kind="perform")
+    config = meta["config"]
+    inference = dict(config["preset"].get("inference") or {})
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep:
+            sys.exit(f"error: --inference {item!r} is not KEY=VALUE")
+        inference[key.strip()] = yaml.safe_load(value)
+    config["preset"]["inference"] = inference
+    InferenceConfig.from_preset(Preset.from_dict(config["preset"], str(src)))  # one-line error if invalid
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(dst, tensors, kind="perform", config=config)
+    os.chmod(dst, 0o644)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoint", type=Path, help="the run's inference checkpoint (best.safetensors)")
     ap.add_argument("name", help="shipped name, e.g. perform-default, perform-lan2018, gan-default")
+    ap.add_argument("--inference", action="append", default=[], metavar="KEY=VALUE",
+                    help="set a key of a perform checkpoint's inference section (repeatable)")
     a = ap.parse_args()
     from pianoforge.checkpoint import read_checkpoint_meta
 
@@ -46,7 +75,10 @@ def main() -> int:
     if size >= MAX_BYTES:
         sys.exit(f"error: {a.checkpoint}: {size / 2**20:.1f} MiB, over the 20 MB limit for shipped files")
     dst = ROOT / "src" / "pianoforge" / "weights" / f"{a.name}.safetensors"
-    _copy(a.checkpoint, dst)
+    if a.inference:
+        _ship_with_inference(a.checkpoint, dst, a.inference)
+    else:
+        _copy(a.checkpoint, dst)
     run = a.checkpoint.parent
     docs = ROOT / "docs" / "runs" / a.name
     copied = []
