@@ -14,6 +14,9 @@ wall time, x real time, peak RSS, the ratios, and the issue-16 targets met or no
   - one-thread wall time <= FluidSynth's at 60 min.
 Then start-up: ``pianoforge --help`` and a render of a 20 s piece in a new process (targets 0.3 s, 1.5 s),
 median of 3. ``--quick``: 1 and 3 minutes (the targets then compare 3 min with 1 min).
+Then batch: ten 20 s dense pieces rendered by one ``pianoforge render DIR -o OUT/ --threads 1`` (and one
+``pianoforge reference DIR -o OUT/``) vs a shell loop of the FluidSynth CLI over the same files (target: the
+batch render <= 2x the loop's wall). ``--batch-only``: only this part.
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="1 and 3 minutes only")
     ap.add_argument("--checkpoint", help="perform checkpoint (default: the shipped one)")
     ap.add_argument("--repeats", type=int, default=3, help="start-up measurements per command (median)")
+    ap.add_argument("--batch-only", action="store_true", help="only the batch of 10 short files vs a FluidSynth loop")
     a = ap.parse_args()
     minutes = [1.0, 3.0] if a.quick else sorted(a.minutes)
 
@@ -90,6 +94,9 @@ def main() -> int:
     ck = ["--checkpoint", a.checkpoint] if a.checkpoint else []
     print(f"machine: {os.cpu_count()} cores, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"affinity {sorted(os.sched_getaffinity(0))}; soundfont {sf2.name}")
+    if a.batch_only:
+        with tempfile.TemporaryDirectory(prefix="pf-batch-") as tmp:
+            return batch_vs_loop(Path(tmp), env, ck, sf2)
     rows = []
     with tempfile.TemporaryDirectory(prefix="pf-scale-") as tmp:
         d = Path(tmp)
@@ -129,8 +136,29 @@ def main() -> int:
                           "--force", *ck], env)[0] for _ in range(a.repeats)]
         print(f"\nstart-up (median of {a.repeats}, new processes): `pianoforge --help` {statistics.median(helps):.2f} s "
               f"(target 0.3 s); render of a 20 s piece {statistics.median(renders):.2f} s (target 1.5 s)")
+        batch_vs_loop(d, env, ck, sf2)
         print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
+
+
+def batch_vs_loop(d: Path, env: dict[str, str], ck: list[str], sf2: Path, n: int = 10, seconds: float = 20.0) -> int:
+    """Issue 16 part 3: ``n`` short pieces in one batch call vs a shell loop of the FluidSynth CLI."""
+    src = d / "batch-in"
+    src.mkdir()
+    for i in range(n):
+        make_dense_midi(src / f"short{i}.mid", seconds / 60, seed=i)
+    files = sorted(src.glob("*.mid"))
+    loop = "; ".join(f"fluidsynth -ni -q -g 0.5 -r 16000 -F {d / 'fs-loop.wav'} {sf2} {f}" for f in files)
+    fs = timed(["bash", "-c", loop], env) if shutil.which("fluidsynth") else (float("nan"), 0.0, 1)
+    pf = timed([*PIANOFORGE, "render", str(src), "-o", f"{d / 'batch-pf'}/", "--threads", "1", "--force", "-q", *ck],
+               env)
+    ref = timed([*PIANOFORGE, "reference", str(src), "-o", f"{d / 'batch-ref'}/", "--force", "-q"], env)
+    ok = pf[2] == 0 and pf[0] <= 2 * fs[0]
+    print(f"\nbatch of {n} x {seconds:g} s pieces: one `pianoforge render DIR -o OUT/ --threads 1` {pf[0]:.2f} s "
+          f"(peak RSS {pf[1]:.2f} GB), one `pianoforge reference DIR -o OUT/` {ref[0]:.2f} s; FluidSynth CLI shell loop "
+          f"{fs[0]:.2f} s; render batch / loop {pf[0] / fs[0]:.2f}x (target <= 2x: {'met' if ok else 'NOT met'}), "
+          f"reference batch / loop {ref[0] / fs[0]:.2f}x")
+    return 0 if pf[2] == 0 and ref[2] == 0 else 1
 
 
 if __name__ == "__main__":
