@@ -247,6 +247,28 @@ def test_failures_inside_a_job_and_cleanup(tmp_path, monkeypatch):
     assert sweep_dead_roots(tmp_path) == [dead] and not dead.exists()
 
 
+def test_a_full_queue_is_refused_with_503_and_the_pool_goes_on(tmp_path):
+    from pianoforge.web.jobs import Busy
+
+    jobs = JobManager(workers=1, max_waiting=1, tmp=tmp_path)
+    gate = threading.Event()
+    try:
+        running = jobs.submit("t", lambda job: gate.wait(30))
+        while running.state != "running":
+            time.sleep(0.01)
+        waiting = jobs.submit("t", lambda job: None)
+        assert jobs.queue_position(waiting) == 1
+        with pytest.raises(Busy, match="busy"):
+            jobs.submit("t", lambda job: None)
+        gate.set()
+        while waiting.state != "done":
+            time.sleep(0.01)
+        assert running.state == "done" and jobs.submit("t", lambda job: None)
+    finally:
+        gate.set()
+        jobs.close()
+
+
 def test_display_names_and_loopback():
     assert uploads.display_name("C:\\Users\\me\\..\\x<script>.mid") == "x_script_.mid"
     assert uploads.display_name("") == uploads.display_name("...") == "upload.mid"

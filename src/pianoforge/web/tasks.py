@@ -31,6 +31,8 @@ TARGET_RMS_DB = -20.0
 """Both players are set to this RMS level (dBFS) before a common peak limit."""
 MAX_CLIPS = 16
 """Most clips (or interpolation steps) one improvise job makes."""
+FIGURE_LOCK = threading.Lock()
+"""matplotlib's pyplot keeps global state: one figure at a time, whatever the number of workers."""
 
 
 class ModelCache:
@@ -137,8 +139,9 @@ def perform(job: Job, cache: ModelCache, req: PerformRequest) -> None:
     urls = {"neural": job.add_file(f"{stem}.neural.wav", save_audio(job.folder / "neural.wav", neural, rate)),
             "reference": job.add_file(f"{stem}.reference.wav", save_audio(job.folder / "reference.wav", ref, rate))}
     job.progress("Figure 4 (piano roll and spectrograms)", 0.75)
-    urls["figure4"] = job.add_file(f"{stem}.figure4.png",
-                                   figure4(job.folder / "figure4.png", r, req.score, res.logmag, ref_model_rate))
+    with FIGURE_LOCK:
+        fig = figure4(job.folder / "figure4.png", r, req.score, res.logmag, ref_model_rate)
+    urls["figure4"] = job.add_file(f"{stem}.figure4.png", fig)
     job.data.update(rate=rate)
     job.result = {"name": req.name, "checkpoint": req.checkpoint_label, "phase": req.phase or r.phase,
                   "iterations": r.iterations, "sample_rate": rate, "model_sample_rate": res.sample_rate,
@@ -193,8 +196,9 @@ def improvise(job: Job, cache: ModelCache, req: ImproviseRequest) -> None:
             c, label = g.generate_clips(1, req.seed + k), f"seed {req.seed + k}"
         name = f"interp-{req.seed}-{req.seed_b}-{k:03d}" if z is not None else f"clip-seed{req.seed + k}"
         wav = job.add_file(f"{name}.wav", save_audio(job.folder / f"clip{k}.wav", c.audio[0], c.sample_rate))
-        png = job.add_file(f"{name}.png", spectrogram_png(job.folder / f"clip{k}.png", c.logmag[0],
-                                                          g.audio_config, label))
+        with FIGURE_LOCK:
+            png = job.add_file(f"{name}.png", spectrogram_png(job.folder / f"clip{k}.png", c.logmag[0],
+                                                              g.audio_config, label))
         clips.append({"label": label, "audio": wav, "spectrogram": png})
         audio.append(c.audio[0])
     job.result = {"checkpoint": req.checkpoint_label, "sample_rate": g.sample_rate, "seconds": round(g.seconds, 3),
