@@ -294,3 +294,24 @@ def test_keyboard_interrupt_exits_130(monkeypatch, capsys):
     assert ei.value.code == 130
     err = capsys.readouterr().err
     assert err.strip().splitlines() == ["error: interrupted; rerun the same command to resume"]
+
+
+def test_phase_names_are_defined_once_and_the_parser_imports_nothing_heavy():
+    import subprocess
+    import sys
+
+    from pianoforge import config, names, phase
+    from pianoforge.models.gan import config as gan_config
+
+    assert config.PHASE_METHODS is names.PHASE_METHODS is phase.PHASE_METHODS
+    assert config.INFERENCE_PHASES == (*names.PHASE_METHODS, "direct") and gan_config.GAN_PHASES is names.PHASE_METHODS
+    assert config.preset_names() == names.preset_names() and "default" in names.preset_names()
+    parser = cli.build_parser()
+    for path in (("render",), ("eval",), ("generate",)):
+        sub = parser._subparsers._group_actions[0].choices[path[0]]
+        choices = next(a.choices for a in sub._actions if "--phase" in a.option_strings)
+        assert tuple(choices) == (names.GAN_PHASES if path == ("generate",) else names.INFERENCE_PHASES)
+    code = ("import sys; from pianoforge.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'numba', 'numpy', 'yaml', 'pianoforge.config') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

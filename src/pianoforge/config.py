@@ -25,6 +25,10 @@ from typing import Any, TypeVar
 import yaml
 
 from pianoforge.errors import ConfigError
+from pianoforge.names import GAN_PHASES as GAN_PHASES  # the phase names and preset names are defined in
+from pianoforge.names import INFERENCE_PHASES as INFERENCE_PHASES  # pianoforge.names (cheap for the CLI's
+from pianoforge.names import PHASE_METHODS as PHASE_METHODS  # parser) and re-exported here
+from pianoforge.names import preset_names as preset_names
 
 N_KEYS = 88
 """Piano keys A0..C8."""
@@ -283,10 +287,6 @@ def section_from_dict(cls: type[T], d: Mapping[str, Any] | None, section: str, o
         raise ConfigError(origin, f"bad {section} section: {e}") from e
 
 
-INFERENCE_PHASES = ("pghi+gl", "griffinlim", "pghi", "zero", "direct")
-"""Phase reconstructions of perform rendering (``direct``: the model's own complex or waveform output)."""
-
-
 @dataclass(frozen=True)
 class InferenceConfig:
     """The ``inference`` section of a perform preset: how :class:`pianoforge.inference.PerformRenderer`
@@ -355,12 +355,6 @@ class Preset:
                 raise ConfigError(origin, f"{key} must be a mapping of keys to values, got {sub!r}")
             kwargs[key] = dict(sub)
         return cls(**kwargs)
-
-
-def preset_names() -> list[str]:
-    """Names of the presets shipped in ``pianoforge/presets``."""
-    files = resources.files("pianoforge") / "presets"
-    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".yaml"))
 
 
 def _parse_value(text: str) -> Any:

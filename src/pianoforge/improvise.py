@@ -34,12 +34,12 @@ from torch import nn
 from pianoforge.audio.io import save_audio
 from pianoforge.audio.spectral import Normalizer, inverse_log_magnitude
 from pianoforge.checkpoint import CheckpointError, load_checkpoint
-from pianoforge.config import AudioConfig, Preset
+from pianoforge.config import GAN_PHASES, AudioConfig, Preset
 from pianoforge.data.gan_images import image_to_logmag, logmag_to_image
 from pianoforge.errors import ConfigError, PianoforgeError
 from pianoforge.fsutil import check_folder
 from pianoforge.models.gan import GanModelConfig, build_generator, generate_images, sample_latent
-from pianoforge.models.gan.config import GAN_PHASES, GanInferenceConfig
+from pianoforge.models.gan.config import GanInferenceConfig
 
 __all__ = ["Clips", "GanGenerator", "generate_to_folder", "image_to_logmag", "logmag_to_audio", "logmag_to_image",
            "reduce_noise", "sample_grid"]

@@ -12,7 +12,7 @@ from pianoforge.cli.common import _n
 
 
 def add_data(sub: argparse._SubParsersAction) -> None:
-    from pianoforge.config import preset_names
+    from pianoforge.names import preset_names  # not pianoforge.config: the parser imports no yaml
 
     d = sub.add_parser("data", help="build and inspect dataset stores")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pianoforge import cliargs
 from pianoforge.cli.common import fatal
+from pianoforge.names import INFERENCE_PHASES
 
 
 def add_judge(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +38,7 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--split", default="test", help="split to evaluate (default test)")
     ev.add_argument("--out", type=Path, required=True, help="report folder (metrics.json, pieces.csv, report.md)")
     ev.add_argument("--limit", type=int, help="only the first N pieces of the split")
-    ev.add_argument("--phase", choices=["pghi+gl", "griffinlim", "pghi", "zero", "direct"],
+    ev.add_argument("--phase", choices=INFERENCE_PHASES,
                     help="phase reconstruction (default: the checkpoint's)")
     ev.add_argument("--iterations", type=int, help="Griffin-Lim iterations (default: the checkpoint's)")
     ev.add_argument("--no-judge", action="store_true", help="skip the basic-pitch transcription scores")

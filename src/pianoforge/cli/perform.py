@@ -10,6 +10,7 @@ from pathlib import Path
 from pianoforge import cliargs
 from pianoforge.cli import batch
 from pianoforge.cli.common import ALLOW_LONG_HELP, AUDIO_OUT_HELP, fatal
+from pianoforge.names import INFERENCE_PHASES
 
 INPUTS_HELP = ("input MIDI file; or several, folders (their .mid/.midi files), quoted globs ('dir/**/*.mid'), "
                "@LIST or LIST.txt files naming one path a line: a batch, written into the folder -o")
@@ -47,7 +48,7 @@ def add_render(sub: argparse._SubParsersAction) -> None:
     rr.add_argument("inputs", nargs="+", metavar="INPUT", help=INPUTS_HELP)
     rr.add_argument("-o", "--output", required=True, help=OUTPUT_HELP)
     rr.add_argument("--checkpoint", help="perform checkpoint (.safetensors); default: the shipped default model")
-    rr.add_argument("--phase", choices=["pghi+gl", "griffinlim", "pghi", "zero", "direct"],
+    rr.add_argument("--phase", choices=INFERENCE_PHASES,
                     help="phase reconstruction (default: the checkpoint's; direct for complex/time models)")
     rr.add_argument("--iterations", type=cliargs.nonneg_int, help="Griffin-Lim iterations (default: the checkpoint's)")
     rr.add_argument("--sample-rate", type=cliargs.positive_int,

@@ -8,14 +8,14 @@ from typing import Any
 import torch
 
 from pianoforge.audio import spectral
-from pianoforge.config import AudioConfig
+from pianoforge.config import PHASE_METHODS, AudioConfig
 from pianoforge.phase.engine import batched, check_bins, real_mag, unbatch
 from pianoforge.phase.griffinlim import griffin_lim
 from pianoforge.phase.pghi import pghi
 
-PHASE_METHODS: tuple[str, ...] = ("pghi+gl", "griffinlim", "pghi", "zero")
-"""Magnitude -> audio methods understood by :func:`reconstruct` (and by the streaming driver), the default
-first. The one list of their names: inference, improvise, evaluation, the CLI and the benchmarks import it."""
+__all__ = ["PHASE_METHODS", "check_method", "direct", "reconstruct", "zero_phase"]
+# PHASE_METHODS: the magnitude -> audio methods understood by reconstruct() and the streaming driver, the
+# default first; defined once in pianoforge.names (re-exported by config, here and by pianoforge.phase).
 
 
 @torch.inference_mode()

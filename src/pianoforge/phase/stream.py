@@ -27,13 +27,12 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import torch
 
-from pianoforge.config import AudioConfig
+from pianoforge.config import INFERENCE_PHASES, AudioConfig
 from pianoforge.phase.engine import Frames, polar
 from pianoforge.phase.griffinlim import iterate
-from pianoforge.phase.methods import PHASE_METHODS
 from pianoforge.phase.pghi import PGHI_BLOCK, STREAM_TOL, full_scale, gamma_of, integrate, log_floor
 
-STREAM_METHODS = (*PHASE_METHODS, "direct")
+STREAM_METHODS = INFERENCE_PHASES
 """What :class:`PhaseStream` takes: the magnitude methods, and ``direct`` (complex frames in, their iSTFT)."""
 
 BLOCK_FRAMES = 2048

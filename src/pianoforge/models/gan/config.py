@@ -17,7 +17,14 @@ from typing import Any
 
 import yaml
 
-from pianoforge.config import Preset, apply_overrides, load_preset, preset_names, section_from_dict
+from pianoforge.config import (
+    GAN_PHASES,
+    Preset,
+    apply_overrides,
+    load_preset,
+    preset_names,
+    section_from_dict,
+)
 from pianoforge.errors import ConfigError
 
 ARCHS: tuple[str, ...] = ("dcgan", "specgan", "stylegan", "framegan")
@@ -121,10 +128,6 @@ class GanModelConfig:
     def resolution_channels(self, n: int) -> list[int]:
         """StyleGAN channels at the n + 1 resolutions from the base (index 0) to the image (index n)."""
         return [min(self.max_channels, self.channels * 2 ** (n - i)) for i in range(n + 1)]
-
-
-GAN_PHASES: tuple[str, ...] = ("griffinlim", "pghi+gl", "pghi", "zero")
-"""Phase reconstructions of generated magnitudes."""
 
 
 @dataclass(frozen=True)
