@@ -175,8 +175,8 @@ def test_note_table_starts_from_audio_and_interpolates_between_age_anchors():
     with torch.no_grad():
         head.mlp[-1].weight.zero_()
         head.mlp[-1].bias.fill_(0.0)  # every gain exp(2 * 0) = 1
-        _, tab = head.excitations(torch.from_numpy(x)[None])
-    tab = tab[0]
+        head.theta.fill_(-60.0)  # templates off: the power is the table part alone
+        tab = head.power(torch.from_numpy(x)[None])[0]
     assert torch.all(tab[: strike - 2] == 0)
     torch.testing.assert_close(tab[strike + 5, 100], table[5, 100], rtol=1e-4, atol=0)
 
@@ -207,3 +207,21 @@ def test_chunked_prediction_equals_one_pass_for_the_frame_local_head():
     chunked = r.predict(x, chunk_frames=int(round(preset.inference["chunk_seconds"] * fr)),
                         overlap_frames=int(round(preset.inference["overlap_seconds"] * fr)))
     torch.testing.assert_close(chunked, one, rtol=1e-4, atol=1e-4)
+
+
+def test_sparse_mix_equals_the_dense_product():
+    """power() gathers only sounding rows; it must equal sum_k sum_r w[t, k, r] T[k, r, f] computed densely."""
+    preset = load_preset("notesynth")
+    model = build_perform_model({**preset.model, "note_table": False}, preset.audio, preset.score.n_channels,
+                                score=preset.score)
+    head = model.head
+    torch.manual_seed(0)
+    with torch.no_grad():
+        head.theta.add_(torch.randn_like(head.theta))
+    fr = preset.audio.frame_rate
+    notes = [Note(40 + (i * 7) % 40, 0.1 * i, 0.1 * i + 0.6, 30 + (i * 13) % 90) for i in range(30)]
+    x = torch.from_numpy(encode(make_score(notes, pedal=[(1.0, 2.0)]), preset.score, fr, 250))[None]
+    with torch.no_grad():
+        w, _ = head.excitations(x)
+        dense = w.reshape(1, 250, -1) @ head.templates().reshape(N_KEYS * head.rank, -1)
+        torch.testing.assert_close(head.power(x), dense, rtol=1e-4, atol=1e-6 * float(dense.max()))
