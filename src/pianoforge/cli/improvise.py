@@ -26,6 +26,9 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
     gn.add_argument("--phase", choices=GAN_PHASES, help="phase reconstruction (default: the checkpoint's)")
     gn.add_argument("--iterations", type=cliargs.nonneg_int, help="Griffin-Lim iterations (default: the checkpoint's)")
     gn.add_argument("--threads", type=cliargs.positive_int, help="torch CPU threads (default: torch's choice)")
+    gn.add_argument("--batch", type=cliargs.positive_int, default=16,
+                    help="clips generated and written together (default 16): memory grows with it, not with -n")
+    gn.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     gn.add_argument("-f", "--force", action="store_true", help="overwrite existing clips (WAV and PNG)")
     gn.set_defaults(func=cmd_generate)
 
@@ -51,7 +54,8 @@ def cmd_generate(a: argparse.Namespace) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
     res = generate_to_folder(out, a.n, a.checkpoint, seed=a.seed, interpolate=a.interpolate, seed_b=a.seed_b,
-                             denoise=a.denoise, phase=a.phase, iterations=a.iterations)
+                             denoise=a.denoise, phase=a.phase, iterations=a.iterations, batch=a.batch,
+                             progress=not a.quiet)
     what = (f"a {a.n}-step interpolation from seed {a.seed} to {a.seed + 1 if a.seed_b is None else a.seed_b} "
             f"(+ the whole sequence)" if a.interpolate else f"{a.n} clips, seeds {a.seed}..{a.seed + a.n - 1}")
     print(f"{out}: {what}, {res['seconds']:.2f} s each at {res['sample_rate']} Hz, WAV + PNG, "
