@@ -219,3 +219,51 @@ def test_log_spectral_distance(cfg, piano):
     assert P.log_spectral_distance(torch.from_numpy(x), np.pad(x, (0, 100)), cfg.sample_rate) == 0.0
     one = P.log_spectral_distance(x, 0.5 * x, cfg.sample_rate, n_ffts=(1024,))
     assert one > 0
+
+
+def test_c_kernels_equal_the_numba_kernels(cfg):
+    """phase/native.py: the C PGHI is bit-identical to the numba kernel (whole plane and continued from a carried
+    frame); the fused Griffin-Lim projection agrees to float rounding (numba compiles it with fastmath)."""
+    import math
+
+    from pianoforge.phase import native
+    from pianoforge.phase.engine import jit
+    from pianoforge.phase.griffinlim import _project_py
+    from pianoforge.phase.pghi import _pghi_integrate_py, gamma_of, integrate, log_floor
+
+    lib = native.library()
+    if lib is None:
+        pytest.skip("no C compiler: the numba kernels are used")
+    torch.manual_seed(0)
+    kernel, g = jit(_pghi_integrate_py), gamma_of(cfg, None)
+    for frames in (1, 2, 37, 300):
+        mt = (torch.rand(frames, cfg.n_bins) ** 4).contiguous()
+        floor = math.log(float(mt.max()) * 1e-5)
+        s = log_floor(mt, floor)
+        for first in sorted({0, min(1, frames - 1)}):
+            c_carry = np.random.default_rng(frames).random(cfg.n_bins)
+            n_carry, c_out, n_out = c_carry.copy(), torch.zeros_like(s), torch.zeros_like(s)
+            integrate(s, cfg, g, floor, float(s.max()), first, frames, c_carry, c_out)
+            kernel(s.numpy(), np.float32(floor), np.float32(s.max()), float(cfg.hop_length), float(cfg.n_fft), g,
+                   P.PGHI_LEVELS, P.PGHI_BLOCK, first, frames, n_carry, n_out.numpy())
+            assert torch.equal(c_out, n_out) and np.array_equal(c_carry, n_carry, equal_nan=True), (frames, first)
+    reb, prev, mag = torch.randn(2000), torch.randn(2000), torch.rand(1000)
+    c_out, n_out = torch.empty(2000), torch.empty(2000)
+    lib.pf_project(reb.numpy().ctypes.data, prev.numpy().ctypes.data, mag.numpy().ctypes.data, 1000, 0.5,
+                   c_out.numpy().ctypes.data)
+    jit(_project_py, fastmath=True)(reb.numpy(), prev.numpy(), mag.numpy(), np.float32(0.5), n_out.numpy())
+    torch.testing.assert_close(c_out, n_out, atol=1e-6, rtol=1e-5)
+
+
+def test_phase_methods_run_without_importing_numba():
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; import pianoforge.phase as P; from pianoforge.config import load_preset; "
+            "from pianoforge.phase import native; cfg = load_preset('default').audio; "
+            "[P.reconstruct(torch.rand(cfg.n_bins, 40), cfg, m, 2) for m in P.PHASE_METHODS]; "
+            "print(native.library() is not None, 'numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    if out[0] == "False":
+        pytest.skip("no C compiler: the numba kernels are used")
+    assert out == ["True", "False"]

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from pianoforge.config import AudioConfig
+from pianoforge.phase import native
 from pianoforge.phase.engine import Frames, fit_length, flat, jit, polar, real_mag, unbatch
 from pianoforge.phase.pghi import PGHI_TOL, pghi_frames
 
@@ -36,6 +37,11 @@ def _project(rebuilt: torch.Tensor, prev: torch.Tensor | None, mag: torch.Tensor
     out: contiguous complex64 (batch, frames, bins); mag: contiguous float32 (batch, frames, bins)."""
     if prev is None:
         prev, alpha = rebuilt, 0.0
+    lib = native.library()  # the C kernel (no numba at start-up); numba where no C compiler is found
+    if lib is not None:
+        lib.pf_project(flat(rebuilt).ctypes.data, flat(prev).ctypes.data, flat(mag).ctypes.data, mag.numel(),
+                       float(np.float32(alpha)), flat(out).ctypes.data)
+        return
     kernel = jit(_project_py, fastmath=True)
     if kernel is not None:
         kernel(flat(rebuilt), flat(prev), flat(mag), np.float32(alpha), flat(out))

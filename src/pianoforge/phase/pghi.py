@@ -16,6 +16,7 @@ import torch
 
 from pianoforge.audio import spectral
 from pianoforge.config import AudioConfig
+from pianoforge.phase import native
 from pianoforge.phase.engine import jit, polar, real_mag, unbatch
 
 HANN_GAMMA = 0.25645
@@ -226,6 +227,16 @@ def integrate(s: torch.Tensor, cfg: AudioConfig, gamma: float, floor: float, top
               carry: np.ndarray, out: torch.Tensor) -> None:
     """Run the kernel on the (frames, bins) float32 floored log-magnitude ``s`` (see ``_pghi_integrate_py``):
     rows ``[first, last)`` of the phase ``out`` (frames, bins) float32 are written, ``carry`` is updated."""
+    lib = native.library()  # the C kernel (no numba at start-up); numba where no C compiler is found
+    if lib is not None and out.is_contiguous() and carry.flags.c_contiguous and carry.dtype == np.float64:
+        sn = np.ascontiguousarray(s.numpy(), dtype=np.float32)
+        rc = lib.pf_pghi_integrate(sn.ctypes.data, sn.shape[0], sn.shape[1], float(np.float32(floor)),
+                                   float(np.float32(top)), float(cfg.hop_length), float(cfg.n_fft), float(gamma),
+                                   PGHI_LEVELS, PGHI_BLOCK, int(first), int(last), carry.ctypes.data,
+                                   out.numpy().ctypes.data)
+        if rc != 0:
+            raise MemoryError("PGHI: out of memory for the kernel's work arrays")
+        return
     kernel = jit(_pghi_integrate_py) or _pghi_integrate_py
     kernel(s.numpy(), np.float32(floor), np.float32(top), float(cfg.hop_length), float(cfg.n_fft), gamma,
            PGHI_LEVELS, PGHI_BLOCK, int(first), int(last), carry, out.numpy())
