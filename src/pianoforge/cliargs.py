@@ -52,6 +52,20 @@ def float_in(lo: float | None = None, hi: float | None = None, *, lo_open: bool 
     return parse
 
 
+def int_list(lo: int | None = None, hi: int | None = None) -> Callable[[str], tuple[int, ...]]:
+    """A comma-separated list of integers, each in ``[lo, hi]`` (``--tracks 0,2``)."""
+    one = int_in(lo, hi)
+
+    def parse(text: str) -> tuple[int, ...]:
+        items = [t.strip() for t in text.split(",")]
+        if not all(items):
+            raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}")
+        return tuple(one(t) for t in items)
+
+    parse.__name__ = "list of integers"
+    return parse
+
+
 positive_int = int_in(1)
 """An integer >= 1 (counts, sizes, threads, rates)."""
 

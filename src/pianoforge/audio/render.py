@@ -13,6 +13,8 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -134,3 +136,23 @@ def render_score(score: Score, sample_rate: int, cfg: RenderConfig = RenderConfi
     else:
         x = np.pad(x, (0, n_samples - len(x)))
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def render_file_programs(source, sample_rate: int, cfg: RenderConfig = RenderConfig(),
+                         tracks: Sequence[int] | None = None, programs: Sequence[int] | None = None,
+                         program: int | None = None) -> tuple[np.ndarray, Score, tuple[int, ...]]:
+    """Render a MIDI file (or PrettyMIDI) as it asks: each General MIDI program among its pitched tracks
+    (or those ``tracks`` / ``programs`` select) rendered with that program and mixed, unless ``program``
+    plays every note as that one instrument. Drum tracks are not rendered (``Score.dropped_drum_notes``).
+    Returns (mono float32 audio, the merged score, the programs played)."""
+    from pianoforge.midi.score import load_score
+
+    score = load_score(source, tracks, programs)
+    played = (int(program),) if program is not None else (score.programs or (cfg.program,))
+    n = int(np.ceil((score.end_time + cfg.release_seconds) * sample_rate))
+    if len(played) == 1:
+        return render_score(score, sample_rate, replace(cfg, program=played[0]), n), score, played
+    x = np.zeros(n, dtype=np.float32)
+    for q in played:  # one render per program, each from the tracks that play it
+        x += render_score(load_score(source, tracks, [q]), sample_rate, replace(cfg, program=q), n)
+    return x, score, played

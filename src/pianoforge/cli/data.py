@@ -35,8 +35,31 @@ def add_data(sub: argparse._SubParsersAction) -> None:
                                                    "(default $PIANOFORGE_CACHE or ~/.cache/pianoforge)")
     b.add_argument("--allow-reserved", action="store_true",
                    help="evaluation-only store: admit reserved works, put every piece in the test split")
+    b.add_argument("--program", type=cliargs.int_in(0, 127),
+                   help="render the MIDI with this General MIDI program, e.g. 40 violin, 19 church organ "
+                        "(= --set render.program=N; default: the preset's, 0 grand piano)")
+    b.add_argument("--tracks", type=cliargs.int_list(0, None), metavar="I,J",
+                   help="keep only these tracks of every MIDI file (pretty_midi instrument order, from 0)")
+    b.add_argument("--programs", type=cliargs.int_list(0, 127), metavar="P,Q",
+                   help="keep only the tracks that play these General MIDI programs")
+    b.add_argument("--align-shift", action="store_true",
+                   help="recordings: shift audio by its estimated offset against the MIDI instead of "
+                        "skipping it (= --set data.align_shift=true)")
+    b.add_argument("--loudness", type=cliargs.float_in(-80.0, 0.0), metavar="DBFS",
+                   help="normalize every piece to this gated RMS level, e.g. -20 (= --set data.loudness_db=X)")
+    b.add_argument("--lowpass", type=cliargs.positive_float, metavar="HZ",
+                   help="band-limit every piece alike at HZ (stores of mixed native rates; = --set data.lowpass_hz=HZ)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_data_build)
+    al = dsub.add_parser("align", help="check one recording against its MIDI (offset, onset correlation)",
+                         description="The alignment check `data build` runs on every MIDI + audio pair, for one "
+                                     "pair: exit 0 if it would be kept, else one line saying why and exit 2.")
+    al.add_argument("midi", type=Path, help="MIDI file")
+    al.add_argument("audio", type=Path, help="its recording (.wav, .flac, ...)")
+    al.add_argument("--preset", default="default", help="preset whose sample rate and data.* checks apply")
+    al.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="override a preset value, e.g. --set data.onset_tolerance=0.05 (repeatable)")
+    al.set_defaults(func=cmd_data_align)
     i = dsub.add_parser("info", help="summarize a dataset store")
     i.add_argument("dir", type=Path, help="store folder")
     i.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -48,7 +71,7 @@ def cmd_data_build(a: argparse.Namespace) -> int:
     from pianoforge.data.build import build
     from pianoforge.data.sources import collect
 
-    preset = load_preset(a.preset, a.set)
+    preset = load_preset(a.preset, a.set + _flag_overrides(a))
     t0 = time.perf_counter()
     specs, failures = collect(a.source, a.input, workers=a.workers, cache_dir=a.cache_dir, progress=not a.quiet,
                               pieces=a.limit)  # --limit N: exactly N pieces
@@ -70,6 +93,48 @@ def cmd_data_build(a: argparse.Namespace) -> int:
         print(f"  skipped {len(rep.skipped)}:")
         for s in rep.skipped:
             print(f"    {s['piece_id']}: {s['error']}")
+    ins = m.get("instruments", {})
+    if ins.get("pieces_with_merged_tracks") or ins.get("dropped_drum_notes") or ins.get("pieces_with_non_piano_programs"):
+        print(f"  instruments: {ins['pieces_with_merged_tracks']} piece(s) merged several tracks, "
+              f"{ins['dropped_drum_notes']} drum note(s) dropped, {ins['pieces_with_non_piano_programs']} piece(s) "
+              f"with non-piano programs; rendered/learnt as GM program {ins['render_program']}")
+    for w in m.get("warnings", []):
+        print(f"  warning: {w}")
+    return 0
+
+
+def _flag_overrides(a: argparse.Namespace) -> list[str]:
+    """The shorthand flags of `data build` as preset overrides."""
+    out = []
+    if a.program is not None:
+        out.append(f"render.program={a.program}")
+    if a.tracks is not None:
+        out.append(f"data.tracks=[{','.join(map(str, a.tracks))}]")
+    if a.programs is not None:
+        out.append(f"data.programs=[{','.join(map(str, a.programs))}]")
+    if a.align_shift:
+        out.append("data.align_shift=true")
+    if a.loudness is not None:
+        out.append(f"data.loudness_db={a.loudness}")
+    if a.lowpass is not None:
+        out.append(f"data.lowpass_hz={a.lowpass}")
+    return out
+
+
+def cmd_data_align(a: argparse.Namespace) -> int:
+    from pianoforge.config import load_preset
+    from pianoforge.data.piece import recorded_audio
+    from pianoforge.data.sources import PieceSpec
+    from pianoforge.midi.score import load_score
+
+    preset = load_preset(a.preset, a.set)
+    score = load_score(a.midi, preset.data.tracks, preset.data.programs)
+    _, meta = recorded_audio(PieceSpec("pair", a.midi, a.audio), score, preset)  # PianoforgeError: exit 2
+    al = meta["alignment"]
+    judged = "" if al["checked"] else f" (not judged: {al['why']})"
+    print(f"{a.audio}: matches {a.midi}{judged}: offset {al['offset']:+.3f} s, onset correlation "
+          f"{al['score']:.2f}, peak ratio {al['peak_ratio']:.2f}, native rate {meta['native_sr']} Hz"
+          f"{', shifted' if al['shifted'] else ''}")
     return 0
 
 
@@ -89,4 +154,8 @@ def cmd_data_info(a: argparse.Namespace) -> int:
         print(f"  {sp:<10} {info['pieces']:>4} {'piece ' if info['pieces'] == 1 else 'pieces'} "
               f"{info['seconds'] / 60:7.1f} min {info['examples']:>6} examples")
     print(f"  skipped {len(m['skipped'])}")
+    for w in m.get("warnings", []):
+        print(f"  warning: {w}")
+    for lic in m.get("licences", []):
+        print(f"  licence of {lic['what']}: {lic['licence']}")
     return 0

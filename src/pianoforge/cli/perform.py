@@ -29,8 +29,13 @@ def add_reference(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--sample-rate", type=cliargs.positive_int, default=16000,
                    help="output sample rate in Hz (default 16000)")
     r.add_argument("--soundfont", help="soundfont (.sf2/.sf3); default: FluidR3_GM or another found on the system")
-    r.add_argument("--program", type=cliargs.int_in(0, 127), default=0,
-                   help="General MIDI program, 0-127 (default 0, grand piano)")
+    r.add_argument("--program", type=cliargs.int_in(0, 127),
+                   help="play every note as this General MIDI program, 0-127 (default: each track's own "
+                        "program, as the file asks; drum tracks are not rendered)")
+    r.add_argument("--tracks", type=cliargs.int_list(0, None), metavar="I,J",
+                   help="render only these tracks (pretty_midi instrument order, from 0)")
+    r.add_argument("--programs", type=cliargs.int_list(0, 127), metavar="P,Q",
+                   help="render only the tracks that play these General MIDI programs")
     r.add_argument("--gain", type=cliargs.nonneg_float, default=0.5, help="FluidSynth master gain (default 0.5)")
     r.add_argument("--reverb", action="store_true", help="enable FluidSynth reverb (default: dry)")
     r.add_argument("--release", type=cliargs.nonneg_float, default=1.5,
@@ -73,20 +78,23 @@ def reference_file(a: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from pianoforge.audio.io import check_audio_output, save_audio
-    from pianoforge.audio.render import render_score
+    from pianoforge.audio.render import render_file_programs
     from pianoforge.budget import check_render, reference_plan
     from pianoforge.config import RenderConfig
     from pianoforge.midi.score import load_score
 
     out = check_audio_output(a.output, a.force)  # format, folder, special file, --force: before any work
-    score = load_score(a.input)
-    cfg = replace(RenderConfig(), program=a.program, gain=a.gain, reverb=a.reverb, soundfont=a.soundfont,
-                  release_seconds=a.release)
+    score = load_score(a.input, a.tracks, a.programs)
+    cfg = replace(RenderConfig(), gain=a.gain, reverb=a.reverb, soundfont=a.soundfont, release_seconds=a.release)
     plan = reference_plan(score.end_time + a.release, a.sample_rate)
     check_render(a.input, plan, out.parent, a.allow_long)
     print(f"{a.input}: rendering {plan.describe()}", flush=True)
     t0 = time.perf_counter()
-    x = render_score(score, a.sample_rate, cfg)
+    x, score, played = render_file_programs(a.input, a.sample_rate, cfg, a.tracks, a.programs, a.program)
+    how = "every note as --program" if a.program is not None else "as the file's tracks ask"
+    drums = f"; {score.dropped_drum_notes} drum note(s) not rendered" if score.dropped_drum_notes else ""
+    print(f"{a.input}: {score.merged_tracks} track(s), GM program(s) {', '.join(map(str, played))} "
+          f"({how}){drums}", flush=True)
     save_audio(out, x, a.sample_rate)
     dt = time.perf_counter() - t0
     dur = len(x) / a.sample_rate

@@ -204,7 +204,7 @@ def evaluate_checkpoint(ckpt: str | Path, data: str | Path, split: str, out: str
         pid = meta["piece_id"]
         midi = Path(meta.get("midi") or "")
         try:
-            score = load_score(midi)
+            score = load_score(midi, store.preset.data.tracks, store.preset.data.programs)  # as the store chose
             if meta.get("midi_sha1") and file_digest(midi) != meta["midi_sha1"]:
                 raise PianoforgeError(midi, "MIDI file changed since the store was built")
             arr = store.arrays(pid)

@@ -374,7 +374,8 @@ class GanTask:
 def export_gan(generator: nn.Module, preset: Preset, cfg: GanModelConfig, store: FeatureStore,
                size: tuple[int, int], grid: tuple[int, int], path: Path) -> Path:
     """Write a generator-only inference checkpoint (``kind="gan"``)."""
-    extra = {"data": str(store.root), "data_fingerprint": store.manifest["fingerprint"]}
+    extra = {"data": str(store.root), "data_fingerprint": store.manifest["fingerprint"],
+             "data_licences": store.manifest.get("licences", [])}
     config = gan_checkpoint_config(preset, cfg, store.normalizer, size, grid, extra)
     return save_checkpoint(path, generator.state_dict(), kind="gan", config=config)
 

@@ -132,7 +132,8 @@ class PerformTask:
 
     def export(self, path: Path) -> None:
         export_perform(self.model, self.preset, path, {"data": str(self.store.root),
-                                                      "data_fingerprint": self.store.manifest["fingerprint"]})
+                                                      "data_fingerprint": self.store.manifest["fingerprint"],
+                                                      "data_licences": self.store.manifest.get("licences", [])})
 
 
 def export_perform(model, preset: Preset, path: Path, extra: dict[str, Any] | None = None) -> Path:
