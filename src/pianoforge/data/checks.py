@@ -28,11 +28,14 @@ def build_warnings(pieces: list[dict[str, Any]], splits: dict[str, dict[str, Any
     if len(rates) > 1:
         sr = preset.audio.sample_rate
         listed = ", ".join(f"{r} Hz ({n})" for r, n in sorted(rates.items()))
-        hint = (f"every piece is band-limited at {preset.data.lowpass_hz:g} Hz (data.lowpass_hz)"
-                if preset.data.lowpass_hz else
-                f"pieces resampled to {sr} Hz are empty near {sr // 2} Hz and the others are not; the per-bin "
-                f"std floor (data.std_floor={preset.data.std_floor:g}) bounds their z-scores, and "
-                f"--set data.lowpass_hz={0.95 * sr / 2:g} band-limits every piece alike")
+        if preset.data.lowpass_hz:
+            hint = f"every piece is band-limited at {preset.data.lowpass_hz:g} Hz (data.lowpass_hz)"
+        elif sr in rates:
+            hint = (f"pieces resampled to {sr} Hz are empty near {sr // 2} Hz and those at {sr} Hz are not; the "
+                    f"per-bin std floor (data.std_floor={preset.data.std_floor:g}) bounds their z-scores, and "
+                    f"--lowpass {0.95 * sr / 2:g} band-limits every piece alike")
+        else:
+            hint = f"every piece was resampled to {sr} Hz by the same filter, so their bands agree"
         out.append(f"native sample rates are mixed: {listed}; {hint}")
     if not eval_only and pieces:
         for sp in ("validation", "test"):
