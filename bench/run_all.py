@@ -10,6 +10,8 @@ Benchmarks, with modest defaults (``--quick`` makes each smaller still):
                     exists and no ``--checkpoint`` is given
 ``scale``           1/10/60-min dense pieces: ``pianoforge render`` (new process, 1 thread) vs the FluidSynth
                     CLI, wall time and peak RSS from the OS, the issue-16 targets, start-up times
+``startup``         new-process start-up: ``--help``, a 20 s render (C and numba phase kernels), import torch
+``generate``        ``pianoforge generate -n 8 / 64 / 256``: peak RSS (bounded generation) and time per clip
 ``judge``           basic-pitch judge speed (audio seconds per wall second) on a 30 s render
 ``phase``           phase reconstruction speed/quality from the true magnitude (20 s passage)
 ``train``           lan2018 vs default training throughput, 2 min each, and time to the lan2018 error
@@ -37,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ("data_pipeline", "render", "scale", "judge", "phase", "train")
+ORDER = ("data_pipeline", "render", "scale", "startup", "generate", "judge", "phase", "train")
 
 
 @dataclass
@@ -59,6 +61,10 @@ def bench_args(name: str, quick: bool, checkpoint: str | None) -> list[str]:
                 "--seconds", "30" if quick else "60"]
     if name == "scale":
         return [*(["--checkpoint", checkpoint] if checkpoint else []), *(["--quick"] if quick else [])]
+    if name == "startup":
+        return [*(["--checkpoint", checkpoint] if checkpoint else []), "--repeats", "3" if quick else "5"]
+    if name == "generate":
+        return ["--n", "4", "32"] if quick else ["--n", "8", "64", "256"]
     if name == "judge":
         return ["--seconds", "15" if quick else "30", "--repeats", "2"]
     if name == "phase":
@@ -215,7 +221,7 @@ def main() -> int:
     machine = machine_description()
     outcomes = []
     for name in [n for n in ORDER if not a.only or n in a.only]:
-        if name in ("render", "scale") and (why := render_skip_reason(a.checkpoint)):
+        if name in ("render", "scale", "startup") and (why := render_skip_reason(a.checkpoint)):
             print(f"\n=== {name}: skipped: {why}", flush=True)
             outcomes.append(Outcome(name, [], f"skipped: {why}", 0.0, ""))
             continue
