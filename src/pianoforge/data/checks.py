@@ -15,8 +15,9 @@ from typing import Any
 
 from pianoforge.config import Preset
 
-MAESTRO_LICENCE = ("MAESTRO recordings and MIDI: Creative Commons Attribution-NonCommercial-ShareAlike 4.0 "
-                   "(CC BY-NC-SA 4.0), Hawthorne et al. 2019")
+MAESTRO_LICENCE = ("if these are MAESTRO's recordings and MIDI (Hawthorne et al. 2019): Creative Commons "
+                   "Attribution-NonCommercial-ShareAlike 4.0 (CC BY-NC-SA 4.0); recordings of your own in the "
+                   "MAESTRO layout keep their own licence")
 RECORDINGS_LICENCE = "recordings supplied by the user: their own licence applies (not recorded by pianoforge)"
 
 
