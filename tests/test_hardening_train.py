@@ -443,6 +443,7 @@ def test_declared_dependencies_are_the_imported_ones():
         assert name in _names(extras[extra])
     assert norm(_third_party_imports(evaluation)) <= core | eval_extra | {"basic-pitch"}  # Makefile: --no-deps
     assert norm(_third_party_imports(web)) <= core | _names(extras["web"])
+    assert _names(extras["web"]) <= norm(_third_party_imports(web))  # nothing declared for serve goes unused
     declared = core | {n for reqs in extras.values() for n in _names(reqs)}
     assert not declared & {"lightning", "auraloss"} and "numba" in core and "scikit-learn" in eval_extra
     assert '"torch==2.13.0"' in (ROOT / "Makefile").read_text()
