@@ -17,12 +17,11 @@ Warnings go to stderr as ``WARNING (epoch N): ...`` and into ``monitor_log.csv``
 from __future__ import annotations
 
 import csv
-import io
 import math
 from pathlib import Path
 from typing import Any
 
-from pianoforge.fsutil import write_text_atomic
+from pianoforge.training.run_folder import write_rows
 
 
 class EpochStats:
@@ -76,14 +75,7 @@ def append_row(path: Path, row: dict[str, Any]) -> None:
         with path.open() as f:
             rows = list(csv.DictReader(f))
     rows = [r for r in rows if int(float(r.get("epoch", 0))) < int(row["epoch"])] + [row]  # a resumed epoch
-    fields: list[str] = []
-    for r in rows:
-        fields += [k for k in r if k not in fields]
-    buf = io.StringIO(newline="")
-    w = csv.DictWriter(buf, fieldnames=fields)
-    w.writeheader()
-    w.writerows(rows)
-    write_text_atomic(path, buf.getvalue())
+    write_rows(path, rows)
 
 
 def _read(path: Path) -> list[dict[str, str]]:

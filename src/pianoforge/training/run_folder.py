@@ -86,7 +86,7 @@ class Logs:
                 with p.open() as f:
                     rows = list(csv.DictReader(f))
                 keep = [r for r in rows if int(float(r[key])) <= resume_step]
-                _write_rows(p, keep)
+                write_rows(p, keep)
         self.tb = None
         try:  # TensorBoard when installed
             from torch.utils.tensorboard import SummaryWriter
@@ -127,10 +127,11 @@ def _append(path: Path, row: dict[str, Any]) -> None:
         with path.open("a", newline="") as f:
             csv.DictWriter(f, fieldnames=list(rows[0])).writerow(row)
         return
-    _write_rows(path, rows + [row])
+    write_rows(path, rows + [row])
 
 
-def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write ``rows`` as a CSV file atomically; the header is the union of their keys in first-seen order."""
     fields: list[str] = []
     for r in rows:
         fields += [k for k in r if k not in fields]
