@@ -41,6 +41,30 @@ def test_note_state_ages_release_and_velocity():
     assert age[30, e] == pytest.approx(math.exp(-30 / (NOTE_AGE_S * FR)), rel=1e-6)
 
 
+def test_subframe_note_state_counts_from_the_exact_strike_and_release():
+    # at FR frames/s: C4 struck 0.3 of a frame into frame 2, released 0.75 into frame 10
+    score = make_score([Note(60, 2.3 / FR, 10.75 / FR, 100)])
+    age, rel, _ = note_state(score, FR, 20, subframe=True)
+    age0, rel0, _ = note_state(score, FR, 20)
+    c = k(60)
+    f = np.arange(2, 20)
+    np.testing.assert_allclose(age[2:20, c], np.exp(-(f - 2 + 0.7) / (NOTE_AGE_S * FR)), rtol=1e-5)
+    np.testing.assert_allclose(rel[10:20, c], np.exp(-(np.arange(10, 20) - 10 + 0.25) / (NOTE_RELEASE_S * FR)),
+                               rtol=1e-5)
+    # same frames, same velocity; only the ages move, by less than one frame
+    assert np.array_equal(age > 0, age0 > 0) and np.array_equal(rel > 0, rel0 > 0)
+    assert np.all(age[2:, c] < age0[2:, c])
+    # two notes in the same frame at different sub-frame positions are told apart
+    early = note_state(make_score([Note(60, 2.05 / FR, 1.0, 100)]), FR, 5, subframe=True)[0][2, c]
+    late = note_state(make_score([Note(60, 2.95 / FR, 1.0, 100)]), FR, 5, subframe=True)[0][2, c]
+    assert early < late < 1.0
+
+
+def test_subframe_needs_note_state():
+    with pytest.raises(ValueError, match="subframe"):
+        ScoreConfig(subframe=True)
+
+
 def test_encode_places_note_state_before_pedal():
     cfg = ScoreConfig(velocity=True, pedal=True, envelopes=True, note_state=True)
     assert cfg.n_channels == 8 * N_KEYS + 1
@@ -225,3 +249,26 @@ def test_sparse_mix_equals_the_dense_product():
         w, _ = head.excitations(x)
         dense = w.reshape(1, 250, -1) @ head.templates().reshape(N_KEYS * head.rank, -1)
         torch.testing.assert_close(head.power(x), dense, rtol=1e-4, atol=1e-6 * float(dense.max()))
+
+
+def test_subframe_head_tells_where_in_its_frame_a_note_began():
+    """With sub-frame ages (preset notesynth-subframe) two strikes in the same frame, early and late in it,
+    give different spectra on and just before the strike frame; on the frame grid (notesynth) they cannot."""
+    fr = load_preset("notesynth").audio.frame_rate
+    f0 = 20
+    outs = {}
+    for name in ("notesynth", "notesynth-subframe"):
+        preset = load_preset(name)
+        torch.manual_seed(0)
+        model = build_perform_model(preset.model, preset.audio, preset.score.n_channels, score=preset.score)
+        assert model.head.subframe is preset.score.subframe
+        with torch.no_grad():
+            model.head.mlp[-1].weight.normal_(std=0.5)  # make the MLP's output depend on its inputs
+        n = int(1.0 * fr)
+        xs = [encode(make_score([Note(60, (f0 + d) / fr, 0.8, 90)]), preset.score, fr, n) for d in (0.05, 0.95)]
+        with torch.no_grad():
+            outs[name] = [model.head(torch.from_numpy(x)[None])[0] for x in xs]
+    grid, sub = outs["notesynth"], outs["notesynth-subframe"]
+    for t in (f0 - 1, f0, f0 + 1):  # look-ahead frame, strike frame, the next
+        assert torch.equal(grid[0][t], grid[1][t])
+        assert (sub[0][t] - sub[1][t]).abs().max() > 1e-3

@@ -34,7 +34,7 @@ def dense_score(seconds: float = 20.0, seed: int = 0):
 
 @pytest.mark.parametrize("cfg", [ScoreConfig(), ScoreConfig(velocity=False, pedal=False),
                                  ScoreConfig(envelopes=True), ScoreConfig(envelopes=True, pedal_extend=True),
-                                 load_preset("notesynth").score])
+                                 load_preset("notesynth").score, load_preset("notesynth-subframe").score])
 def test_block_encoding_equals_whole_piece_exactly(cfg):
     score = dense_score()
     n = frames_for(score.end_time + 1.5, FR)

@@ -92,6 +92,11 @@ class ScoreConfig:
     pedal_extend: bool = False  # lengthen notes while the sustain pedal is down before encoding
     envelopes: bool = False  # note-age and release-age envelopes computed over the whole piece
     note_state: bool = False  # per key: age since the last strike, sounding-release age, last velocity
+    subframe: bool = False  # note-state ages from the exact strike / release time, not the frame it falls in
+
+    def __post_init__(self) -> None:
+        if self.subframe and not self.note_state:
+            raise ValueError("score.subframe needs score.note_state: true (it changes the note-state ages)")
 
     @property
     def n_channels(self) -> int:

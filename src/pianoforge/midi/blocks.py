@@ -27,6 +27,7 @@ from pianoforge.midi.encoding import (
     VELOCITY,
     _frame,
     envelope_slices,
+    note_segments,
     note_state_slices,
     pedal_channel,
 )
@@ -75,22 +76,10 @@ class BlockEncoder:
             self.spans.append(np.array(merged, dtype=np.int64).reshape(-1, 2))
 
     def _note_segments(self, score: Score) -> np.ndarray:
-        """(segments, 5) int64 rows (key, strike frame a, next strike nxt, sounding end e, velocity) as
-        :func:`pianoforge.midi.encoding.note_state` lays them out."""
-        by_key: dict[int, list[tuple[int, int, int]]] = {}
-        for note in score.with_pedal_extension().notes:
-            a = _frame(note.start, self.fr)
-            if a < self.n:
-                by_key.setdefault(note.pitch - LOWEST_PITCH, []).append(
-                    (a, max(a + 1, _frame(note.end, self.fr)), note.velocity))
-        seg = []
-        for k, notes in by_key.items():
-            notes.sort()
-            for i, (a, e, v) in enumerate(notes):
-                nxt = notes[i + 1][0] if i + 1 < len(notes) else self.n
-                if nxt > a:
-                    seg.append((k, a, nxt, min(max(e, a + 1), nxt), v))
-        return np.array(seg, dtype=np.int64).reshape(-1, 5)
+        """(segments, 7) float64 rows (key, strike frame a, next strike nxt, sounding end e, velocity, age
+        shift, release shift) of :func:`pianoforge.midi.encoding.note_segments`."""
+        seg = note_segments(score, self.fr, self.n, self.cfg.subframe)
+        return np.array(seg, dtype=np.float64).reshape(-1, 7)
 
     def block(self, start: int, stop: int) -> np.ndarray:
         """(stop - start, channels) float32: frames ``[start, stop)`` of the whole-piece encoding."""
@@ -161,12 +150,14 @@ class BlockEncoder:
         seg = self.segments
         assert seg is not None
         ta, tr = NOTE_AGE_S * self.fr, NOTE_RELEASE_S * self.fr
-        for k, a, nxt, e, v in seg[(seg[:, 1] < stop) & (seg[:, 2] > start)]:
+        for row in seg[(seg[:, 1] < stop) & (seg[:, 2] > start)]:
+            k, a, nxt, e, v = (int(x) for x in row[:5])
+            sa, se = float(row[5]), float(row[6])
             lo, hi = max(a, start), min(nxt, stop)
             idx = np.arange(lo, hi, dtype=np.float64)
-            age[lo - start:hi - start, k] = np.exp(-(idx - a) / ta)
+            age[lo - start:hi - start, k] = np.exp(-(idx - a + sa) / ta)
             vel[lo - start:hi - start, k] = v / 127.0
             if e < hi:
                 r0 = max(e, lo)
-                rel[r0 - start:hi - start, k] = np.exp(-(idx[r0 - lo:] - e) / tr)
+                rel[r0 - start:hi - start, k] = np.exp(-(idx[r0 - lo:] - e + se) / tr)
         return age.astype(np.float32), rel.astype(np.float32), vel

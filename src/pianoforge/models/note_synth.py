@@ -39,6 +39,9 @@ from pianoforge.config import LOWEST_PITCH, N_KEYS, NOTE_AGE_S, NOTE_RELEASE_S, 
 
 N_FEATURES = 11
 """Per-note input features of the excitation MLP (see :meth:`NoteSynthHead.features`)."""
+N_SUBFRAME_FEATURES = 2
+"""Extra features with sub-frame note-state ages (:attr:`pianoforge.config.ScoreConfig.subframe`): where in
+their frame the strikes of the next two frames fall (the age shift, in frames, 0 where no strike)."""
 FLOOR = 1e-30
 """Added to the power before the square root: exact silence stays silent (|X| = 1e-15, far under the
 log floor eps), and the gradient with respect to the log-parameters stays bounded (it scales with P)."""
@@ -76,9 +79,10 @@ def harmonic_combs(audio: AudioConfig, rank: int, partials: int = 40) -> np.ndar
 class NoteSynthHead(nn.Module):
     def __init__(self, audio: AudioConfig, note_slices: tuple[slice, slice, slice], velocity_slice: slice | None,
                  rank: int = 8, hidden: int = 64, embed: int = 16, release_cutoff_s: float = 1.5,
-                 trunk_dim: int = 0, init_level: float = 0.0, table: bool = False) -> None:
+                 trunk_dim: int = 0, init_level: float = 0.0, table: bool = False, subframe: bool = False) -> None:
         super().__init__()
         self.audio = audio
+        self.subframe = bool(subframe)
         self.rank = rank
         self.age_sl, self.rel_sl, self.vel_sl = note_slices
         self.onset_sl = slice(0, N_KEYS)
@@ -89,7 +93,8 @@ class NoteSynthHead(nn.Module):
         self.key_embed = nn.Embedding(N_KEYS, embed)
         nn.init.normal_(self.key_embed.weight, std=0.1)
         self.use_table = bool(table)
-        self.mlp = nn.Sequential(nn.Linear(N_FEATURES + embed, hidden), nn.GELU(), nn.Linear(hidden, hidden),
+        n_in = N_FEATURES + (N_SUBFRAME_FEATURES if self.subframe else 0) + embed
+        self.mlp = nn.Sequential(nn.Linear(n_in, hidden), nn.GELU(), nn.Linear(hidden, hidden),
                                  nn.GELU(), nn.Linear(hidden, rank + (1 if table else 0)))
         if self.use_table:
             anchors = age_anchors(audio.frame_rate)
@@ -132,10 +137,26 @@ class NoteSynthHead(nn.Module):
         rel = rel.clamp_max(self.release_cutoff_s)
         stf, rf = st.to(score.dtype), rl.to(score.dtype)
         pitch = idx[2].to(score.dtype) / (N_KEYS - 1)
-        feats = torch.stack([torch.log(age + 1.0 / fr) * stf, age / 10.0, rf, torch.log(rel + 1.0 / fr) * rf,
-                             rel / 5.0 * rf, vel, nxt[0][idx], nxt[1][idx], stf, pitch, poly[idx[0], idx[1]]],
-                            dim=-1)
-        return idx, feats
+        cols = [torch.log(age + 1.0 / fr) * stf, age / 10.0, rf, torch.log(rel + 1.0 / fr) * rf,
+                rel / 5.0 * rf, vel, nxt[0][idx], nxt[1][idx], stf, pitch, poly[idx[0], idx[1]]]
+        if self.subframe:
+            cols += self._next_shifts(onset, age_c, idx)
+        return idx, torch.stack(cols, dim=-1)
+
+    def _next_shifts(self, onset: torch.Tensor, age_c: torch.Tensor,
+                     idx: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
+        """Per row, the sub-frame age shift (frames, (0, 1]) of a strike 1 and 2 frames ahead, 0 where none:
+        a strike frame's age channel is ``exp(-shift / (NOTE_AGE_S * frame_rate))``."""
+        t = onset.shape[1]
+        ta = NOTE_AGE_S * self.audio.frame_rate
+        out = []
+        for s in (1, 2):
+            tt = idx[1] + s
+            ok = tt < t
+            tt = tt.clamp_max(t - 1)
+            o = onset[idx[0], tt, idx[2]] * ok.to(onset.dtype)
+            out.append(-ta * torch.log(age_c[idx[0], tt, idx[2]].clamp_min(1e-30)) * o)
+        return out
 
     def _sounding_rows(self, score: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         """The (batch, frame, key) index triples where a note sounds and the MLP's log-amplitudes there

@@ -66,6 +66,7 @@ class PerformModelConfig:
     note_table: bool = False  # add a learned per-key spectrum at every strike age (72 anchors, 3.3 M weights)
     note_channels: int = -1  # first note-state channel of the input (set from the score config)
     velocity_channels: int = -1  # first velocity channel of the input (-1: none; set from the score config)
+    note_subframe: bool = False  # the note-state ages are sub-frame (set from score.subframe)
 
     def __post_init__(self) -> None:
         if self.output not in OUTPUTS:
@@ -120,7 +121,7 @@ class PerformModel(nn.Module):
             self.head: nn.Module = NoteSynthHead(audio, slices, vel, cfg.note_rank, cfg.note_hidden, cfg.note_embed,
                                                  cfg.note_release_cutoff,
                                                  self.post.out_dim if cfg.note_residual else 0,
-                                                 table=cfg.note_table)
+                                                 table=cfg.note_table, subframe=cfg.note_subframe)
         else:
             self.head = nn.Linear(self.post.out_dim, self.out_dim)
         norm = normalizer or Normalizer(np.full(bins, math.log(audio.log_eps) / 2), np.ones(bins))
@@ -211,4 +212,5 @@ def build_perform_model(model_dict: dict[str, Any], audio: AudioConfig, in_chann
         ns = note_state_slices(score)
         d["note_channels"] = ns[0].start if ns else -1
         d["velocity_channels"] = VELOCITY.start if score.velocity else -1
+        d["note_subframe"] = score.subframe
     return PerformModel(PerformModelConfig.from_dict(d), audio, normalizer)
