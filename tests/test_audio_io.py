@@ -205,3 +205,25 @@ def test_unwritable_folder_simulated(tmp_path, monkeypatch):
         save_audio(tmp_path / "a.wav", sine(440, 0.1, 8000), 8000)
     assert str(tmp_path / "a.wav") in str(ei.value)
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("subtype,bits", [("PCM_16", 16), ("PCM_24", 24)])
+def test_pcm_files_round_to_the_nearest_step_without_a_dc_offset(tmp_path, subtype, bits):
+    """libsndfile alone truncates towards minus infinity: -1e-7 became -1 LSB, a DC offset of half a step
+    under every file and a -42 dB 0 Hz component in each silent frame of a render."""
+    from pianoforge.audio.stream import write_audio_stream
+
+    rng = np.random.default_rng(0)
+    step = 2.0 ** -(bits - 1)
+    x = (rng.uniform(-3, 3, 20000) * step).astype(np.float32)  # a few steps around silence
+    x[:1000] = -1e-9
+    for write in ("save", "stream"):
+        p = tmp_path / f"{write}.wav"
+        if write == "save":
+            save_audio(p, x, 16000, subtype=subtype)
+        else:
+            write_audio_stream(p, [x[:7000], x[7000:]], 16000, subtype=subtype)
+        y, _ = sf.read(p, dtype="float64")
+        assert np.max(np.abs(y - x)) <= 0.5 * step + 1e-12
+        assert np.all(y[:1000] == 0.0)  # a tiny negative value is silence, not -1 LSB
+        assert abs(np.mean(y - x)) < 0.05 * step  # no half-step bias

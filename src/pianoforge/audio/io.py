@@ -97,6 +97,27 @@ def check_audio_output(path: str | Path, force: bool = False) -> Path:
     return check_output(path, force=force, suffixes=AUDIO_SUFFIXES, what="audio")
 
 
+_PCM_BITS = {"PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
+
+
+def to_pcm(x: np.ndarray, subtype: str) -> np.ndarray:
+    """Float samples in [-1, 1] -> what to hand libsndfile for ``subtype``: for integer PCM, the samples
+    rounded to the nearest step (int16 for PCM_16, int32 left-aligned for PCM_24/PCM_32), else ``x``.
+
+    libsndfile's own float -> PCM conversion truncates towards minus infinity (measured: -1e-7 is written
+    as -1 LSB and 0.6 LSB as 0), which puts a DC offset of half a step under every file and a -42 dB
+    component in the 0 Hz bin of each silent frame; rounding ourselves removes both (``sf.read`` divides
+    by the same 2**(bits - 1))."""
+    bits = _PCM_BITS.get(subtype.upper())
+    if bits is None:
+        return x
+    q = np.rint(np.asarray(x, dtype=np.float64) * 2.0 ** (bits - 1))
+    q = np.clip(q, -(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1)
+    if bits == 16:
+        return q.astype(np.int16)
+    return (q.astype(np.int64) << (32 - bits)).astype(np.int32)
+
+
 def save_audio(path: str | Path, x: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> Path:
     """Write mono audio atomically and peak-safely. The format follows the suffix (:data:`AUDIO_SUFFIXES`)."""
     p = Path(path)
@@ -106,7 +127,7 @@ def save_audio(path: str | Path, x: np.ndarray, sample_rate: int, subtype: str =
     y = peak_safe(np.asarray(x).reshape(-1))
     with atomic_output(p, suffix=suffix) as tmp:
         try:
-            sf.write(str(tmp), y, int(sample_rate), subtype=subtype)
+            sf.write(str(tmp), to_pcm(y, subtype), int(sample_rate), subtype=subtype)
         except OSError:
             raise
         except Exception as e:  # libsndfile errors (a full disk shows up as one of these)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from pianoforge.audio.io import AUDIO_SUFFIXES, PEAK_LIMIT
+from pianoforge.audio.io import AUDIO_SUFFIXES, PEAK_LIMIT, to_pcm
 from pianoforge.errors import AudioError
 from pianoforge.fsutil import atomic_output, check_suffix, refuse_special
 
@@ -58,7 +58,7 @@ def write_audio_stream(path: str | Path, blocks: Iterable[np.ndarray], sample_ra
                         open(scratch, "rb") as f:
                     for _ in range(0, n, COPY_SAMPLES):
                         x = np.fromfile(f, dtype=np.float32, count=COPY_SAMPLES)
-                        out.write(x * scale if scale is not None else x)
+                        out.write(to_pcm(x * scale if scale is not None else x, subtype))
             except OSError:
                 raise
             except Exception as e:  # libsndfile errors (a full disk shows up as one of these)
