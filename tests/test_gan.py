@@ -472,6 +472,37 @@ def test_framegan_note_head_trains_exports_and_generates(gan_store, tmp_path):
         image_geometry(load_gan_preset("framegan-10s", ["model.head=notes"]))
 
 
+def test_note_critic_sees_the_stored_strikes_and_trains_with_the_note_head(gan_store, tmp_path):
+    """train.note_critic_weight: the real clips' strike rolls come from the stored score (velocity / 127 at
+    onset frames), the generator's from its struck notes; a run logs both strike counts; it needs the note
+    head."""
+    import csv
+
+    from pianoforge.data.gan_images import GanImages
+    from pianoforge.data.store import FeatureStore
+    from pianoforge.midi.encoding import ONSET, VELOCITY
+    from pianoforge.training.gan import train_gan
+    from pianoforge.training.loop import LoopSettings
+
+    store = FeatureStore(gan_store)
+    ds = GanImages(store, "train")
+    roll = ds.roll(0)
+    pi, start = (int(v) for v in ds.index[0])
+    score = np.asarray(store.arrays(ds.pieces[pi]["piece_id"]).score, dtype=np.float32)[start:start + ds.t]
+    assert roll.shape == (88, ds.t) and roll.max() > 0
+    np.testing.assert_allclose(roll[:, : len(score)].numpy(), (score[:, ONSET] * score[:, VELOCITY]).T, atol=1e-6)
+    notes = [*tiny("framegan"), "model.head=notes", "model.note_frames=16", "model.note_rank=2",
+             "model.note_holds=[4, 16]", "train.note_critic_weight=1.0"]
+    summary = train_gan(gan_store, load_gan_preset("framegan", notes), tmp_path / "run",
+                        LoopSettings(batch_size=4, progress=False, log_every_steps=1, max_epochs=1))
+    assert summary["steps"] > 0
+    rows = list(csv.DictReader(open(tmp_path / "run" / "train_log.csv")))
+    assert all(float(r["strikes_real"]) > 0 for r in rows) and "strikes_fake" in rows[0] and "dn_loss" in rows[0]
+    with pytest.raises(ConfigError, match="note_critic_weight"):
+        train_gan(gan_store, load_gan_preset("framegan", [*tiny("framegan"), "train.note_critic_weight=1.0"]),
+                  tmp_path / "run2", LoopSettings(batch_size=4, progress=False, max_epochs=1))
+
+
 def test_training_refuses_a_store_of_another_geometry(gan_store, tmp_path):
     from pianoforge.cli import main
 

@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 from pianoforge.audio.spectral import Normalizer
 from pianoforge.data.dataset import _window, resize_image
 from pianoforge.data.store import FeatureStore
+from pianoforge.midi.encoding import ONSET, VELOCITY
 
 
 def drops_nyquist(size: tuple[int, int], grid: tuple[int, int]) -> bool:
@@ -97,3 +98,26 @@ class GanImages(Dataset):
 
     def __getitem__(self, i: int) -> torch.Tensor:
         return logmag_to_image(self.logmag(i), self.norm, self.size)[None]
+
+    def roll(self, i: int) -> torch.Tensor:
+        """Example ``i``'s strikes (88, frames) from the stored score: velocity / 127 at each onset frame
+        (1 where the store has no velocity channels), 0 elsewhere."""
+        pi, start = (int(v) for v in self.index[i])
+        score = _window(self.store.arrays(self.pieces[pi]["piece_id"]).score, start, self.t, 0.0)
+        onset = score[:, ONSET].astype("float32")
+        if self.store.preset.score.velocity:
+            onset = onset * score[:, VELOCITY].astype("float32")
+        return torch.from_numpy(onset).T.contiguous()
+
+
+class GanImagesWithRolls(Dataset):
+    """:class:`GanImages` items paired with their strike rolls: ``(image (1, H, W), roll (88, frames))``."""
+
+    def __init__(self, images: GanImages) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[i], self.images.roll(i)

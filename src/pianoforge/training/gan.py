@@ -45,7 +45,7 @@ from pianoforge.audio.io import save_audio
 from pianoforge.audio.notes import factorize_notes, render_note_dictionary
 from pianoforge.checkpoint import save_checkpoint
 from pianoforge.config import Preset
-from pianoforge.data.gan_images import GanImages, drops_nyquist
+from pianoforge.data.gan_images import GanImages, GanImagesWithRolls, drops_nyquist
 from pianoforge.data.reserved import is_reserved
 from pianoforge.data.store import FeatureStore
 from pianoforge.errors import ConfigError, StoreError
@@ -60,6 +60,7 @@ from pianoforge.models.gan import (
     generate_images,
     sample_latent,
 )
+from pianoforge.models.gan.note_critic import ROLL_VELOCITY, NoteCritic, compress_roll
 from pianoforge.training.config import GanTrainConfig, gan_train_config, loop_settings
 from pianoforge.training.gan_monitor import EpochStats, append_row, divergence_warnings, gan_curves
 from pianoforge.training.loop import LoopSettings, TaskFactory, launch, prepare_run
@@ -206,6 +207,13 @@ class GanTask:
         lr_d = float(tr.lr_d) if tr.lr_d is not None else float(tr.lr)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=betas)
         self.train_dataset = GanImages(store, "train")
+        self.Dn: NoteCritic | None = None
+        if tr.note_critic_weight > 0:
+            if self.cfg.head != "notes":
+                raise ConfigError(f"preset {preset.name}", "train.note_critic_weight needs model.head=notes")
+            self.Dn = NoteCritic(self.grid[1]).to(device)
+            self.opt_dn = torch.optim.Adam(self.Dn.parameters(), lr=lr_d, betas=betas)
+            self.train_dataset = GanImagesWithRolls(self.train_dataset)
         val = GanImages(store, "validation")
         self.val_dataset = val if len(val) else None
         self.stats = EpochStats()
@@ -217,11 +225,17 @@ class GanTask:
 
     # -- engine interface -------------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
-        return {"generator": self.G, "critic": self.D, "generator_ema": self.G_ema, "augment": self.aug,
+        mods = {"generator": self.G, "critic": self.D, "generator_ema": self.G_ema, "augment": self.aug,
                 "rng": self.rng}
+        if self.Dn is not None:
+            mods["note_critic"] = self.Dn
+        return mods
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"generator": self.opt_g, "critic": self.opt_d}
+        opts = {"generator": self.opt_g, "critic": self.opt_d}
+        if self.Dn is not None:
+            opts["note_critic"] = self.opt_dn
+        return opts
 
     def wrap(self, fn) -> None:
         self.net_G, self.net_D = fn(self.G), fn(self.D)
@@ -241,16 +255,21 @@ class GanTask:
         self._val_batch = 0
         self.step = step + 1
         tr, arch = self.tr, self.arch
-        real = batch
+        real, real_roll = batch if isinstance(batch, (list, tuple)) else (batch, None)
         b = real.shape[0]
+        m: dict[str, float] = {}
         # ---- critic / discriminator
         with torch.no_grad():
-            fake = self.G(self._z(b))
+            if self.Dn is not None:
+                fake, fake_roll = self.G.forward_with_roll(self._z(b))
+            else:
+                fake = self.G(self._z(b))
+        if self.Dn is not None and real_roll is not None:
+            m.update(self._note_critic_step(real_roll, fake_roll))
         r1_now = arch == "stylegan" and tr.r1_gamma > 0 and step % int(tr.r1_every) == 0
         real_in = real.detach().requires_grad_(r1_now)
         d_real = self.net_D(self.aug(real_in))
         d_fake = self.net_D(self.aug(fake))
-        m: dict[str, float] = {}
         if arch == "specgan":
             x_hat = adv.interpolates(real, fake)
             gp, norms = adv.gradient_penalty(self.net_D(x_hat), x_hat)
@@ -275,7 +294,11 @@ class GanTask:
         # ---- generator, every n_critic-th step
         if (step + 1) % int(tr.n_critic) == 0:
             with _frozen(self.D):
-                gen = self.net_G(self._z(b))
+                gen_roll = None
+                if self.Dn is not None:
+                    gen, gen_roll = self.G.forward_with_roll(self._z(b))
+                else:
+                    gen = self.net_G(self._z(b))
                 d_gen = self.D(self.aug(gen))
                 if arch == "specgan":
                     g_loss = adv.wgan_generator_loss(d_gen)
@@ -287,6 +310,11 @@ class GanTask:
                     g_loss = adv.logistic_generator_loss(d_gen)
                 if tr.moment_weight:
                     g_loss = g_loss + float(tr.moment_weight) * adv.row_moment_loss(gen, real)
+                if gen_roll is not None:
+                    with _frozen(self.Dn):
+                        g_notes = adv.hinge_generator_loss(self.Dn(compress_roll(gen_roll)))
+                    g_loss = g_loss + float(tr.note_critic_weight) * g_notes
+                    self.last["g_notes"] = float(g_notes.detach())
                 self.opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
             self._clip(self.G)
@@ -294,6 +322,8 @@ class GanTask:
             ema_update(self.G_ema, self.G, ema_beta(float(tr.ema_beta), (step + 1) // int(tr.n_critic)))
             self.last["g_loss"] = float(g_loss.detach())
         g_val = self.last["g_loss"]
+        if "g_notes" in self.last:
+            m["g_notes"] = self.last["g_notes"]
         m = {"d_loss": float(d_loss.detach()), "g_loss": g_val, "gp": self.last["gp"],
              "d_real": float(d_real.detach().mean()), "d_fake": float(d_fake.detach().mean()), **m}
         if tr.ada:
@@ -306,6 +336,22 @@ class GanTask:
             print(f"WARNING (step {step + 1}): GAN DIVERGED: non-finite {', '.join(self.stats.nonfinite)}; "
                   "training stops here", file=sys.stderr, flush=True)
         return m
+
+    def _note_critic_step(self, real_roll: torch.Tensor, fake_roll: torch.Tensor) -> dict[str, float]:
+        """One hinge update of the note critic on the real clips' strike rolls (velocity / 127 at onsets)
+        and the generator's (levels in dictionary-note units); returns its metrics and both strike rates
+        (strikes per clip above a tenth of a dictionary note)."""
+        real_lv = real_roll * (127.0 / ROLL_VELOCITY)
+        dn_real = self.Dn(compress_roll(real_lv))
+        dn_fake = self.Dn(compress_roll(fake_roll.detach()))
+        loss = adv.hinge_critic_loss(dn_real, dn_fake)
+        self.opt_dn.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_dn.step()
+        b = real_roll.shape[0]
+        return {"dn_loss": float(loss.detach()), "dn_real": float(dn_real.detach().mean()),
+                "dn_fake": float(dn_fake.detach().mean()),
+                "strikes_real": float((real_lv > 0.1).sum()) / b, "strikes_fake": float((fake_roll > 0.1).sum()) / b}
 
     @torch.no_grad()
     def val_step(self, batch: torch.Tensor) -> dict[str, float]:
@@ -327,6 +373,7 @@ class GanTask:
         """A fixed set of real training images (n, 1, H, W) to compare diversity against."""
         if self._real_bank is None:
             ds = self.train_dataset
+            ds = ds.images if isinstance(ds, GanImagesWithRolls) else ds
             k = min(int(self.tr.diversity_samples), len(ds))
             idx = np.sort(np.random.default_rng(int(self.tr.sample_seed)).choice(len(ds), k, replace=False))
             self._real_bank = torch.stack([ds[int(i)] for i in idx])

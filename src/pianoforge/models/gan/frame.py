@@ -85,12 +85,25 @@ class FrameGenerator(nn.Module):
         elif self.head is not None:
             self.head.init_from_data(mean, std, row_hz, log_eps)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def features(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, latent_dim) -> the trunk's features (B, C, W)."""
         x = torch.relu(self.dense_norm(self.dense(z).view(z.shape[0], *self.base)))
-        x = self.net(x)
+        return self.net(x)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.features(z)
         if self.head is not None:
             return self.head(x)
         return torch.tanh(self.out(x)).unsqueeze(1)
+
+    def forward_with_roll(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Note head only: z -> (image (B, 1, H, W), per-key strike levels (B, 88, W))."""
+        if not isinstance(self.head, NoteHead):
+            raise ValueError("only the note head plays a score")
+        head = self.head
+        levels = head.levels(head.onsets(self.features(z)))
+        image = head.to_image(head.magnitude(levels, levels) + head.floor()[:, None])
+        return image, head.roll(levels)
 
 
 N_KEYS = 88
@@ -284,12 +297,22 @@ class NoteHead(_MagnitudeToImage):
         keep = keep.to(a.dtype)
         return a * keep + self.LEAK * (p - p.detach())  # forward: a * keep; backward: also LEAK * dp
 
-    def magnitude(self, onsets: torch.Tensor) -> torch.Tensor:
-        """Strikes (B, N, W) -> linear magnitude (B, H, W), without the floor."""
-        b, _, w = onsets.shape
+    def levels(self, onsets: torch.Tensor) -> torch.Tensor:
+        """Strikes (B, N, W) -> their levels (B, N, W) in dictionary-note units (gain, soft cap)."""
         a = onsets * torch.exp(LOG_SCALE * self.log_gain)[:, None]
         if self.max_level > 0:  # soft cap: no strike louder than max_level dictionary notes
             a = self.max_level * torch.tanh(a / self.max_level)
+        return a
+
+    def roll(self, levels: torch.Tensor) -> torch.Tensor:
+        """Levels (B, N, W) -> per-key strike levels (B, 88, W), summed over the hold lengths."""
+        b, n, w = levels.shape
+        return levels.view(b, n // N_KEYS, N_KEYS, w).sum(1)
+
+    def magnitude(self, onsets: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
+        """Strikes (B, N, W) -> linear magnitude (B, H, W), without the floor."""
+        b, _, w = onsets.shape
+        a = self.levels(onsets) if levels is None else levels
         a = a.repeat_interleave(self.rank, dim=1)  # (B, N R, W)
         kernel = self.envelopes.flip(-1).reshape(self.n * self.rank, 1, self.frames)
         rings = F.conv1d(F.pad(a, (self.frames - 1, 0)), kernel, groups=self.n * self.rank)  # causal
