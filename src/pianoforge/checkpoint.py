@@ -15,14 +15,16 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from pianoforge.errors import PianoforgeError
 from pianoforge.fsutil import atomic_output, write_text_atomic
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: reading an inference checkpoint as numpy
+    import torch  # (load_checkpoint_numpy, the numpy engine) needs no torch
 
 FORMAT = "pianoforge-checkpoint"
 FORMAT_VERSION = 1
@@ -36,6 +38,8 @@ class CheckpointError(PianoforgeError):
 def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], kind: str, config: dict[str, Any],
                     dtype: torch.dtype | None = None) -> Path:
     """Write an inference checkpoint atomically. ``dtype`` (e.g. torch.float16) shrinks float tensors."""
+    from safetensors.torch import save_file
+
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     out = {}
@@ -59,7 +63,7 @@ def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise CheckpointError(p, "checkpoint not found")
     try:
-        with safe_open(str(p), framework="pt") as f:
+        with safe_open(str(p), framework="numpy") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(p, f"not a safetensors checkpoint or corrupt ({' '.join(str(e).split())[:120]})") from e
@@ -77,6 +81,8 @@ def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
 
 def load_checkpoint(path: str | Path, kind: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(tensors as float32, metadata). ``kind`` checks the checkpoint holds that kind of model."""
+    from safetensors.torch import load_file
+
     meta = read_checkpoint_meta(path)
     if kind is not None and meta["kind"] != kind:
         raise CheckpointError(path, f"holds a {meta['kind']!r} model, expected {kind!r}")
@@ -91,8 +97,29 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> tuple[dict[str
     return {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}, meta
 
 
+def load_checkpoint_numpy(path: str | Path, kind: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """:func:`load_checkpoint` without torch: (numpy arrays, float ones as float32; metadata), the same checks
+    and messages."""
+    from safetensors.numpy import load_file
+
+    meta = read_checkpoint_meta(path)
+    if kind is not None and meta["kind"] != kind:
+        raise CheckpointError(path, f"holds a {meta['kind']!r} model, expected {kind!r}")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(path, f"corrupt tensors ({' '.join(str(e).split())[:120]})") from e
+    bad = sorted(k for k, v in tensors.items() if v.dtype.kind == "f" and not bool(np.isfinite(v).all()))
+    if bad:
+        raise CheckpointError(path, f"{len(bad)} of {len(tensors)} tensors hold NaN or infinite values (e.g. "
+                                    f"{bad[0]!r}); the model diverged when it was trained, use another checkpoint")
+    return {k: (v.astype(np.float32) if v.dtype.kind == "f" else v) for k, v in tensors.items()}, meta
+
+
 def non_finite_tensors(tensors: dict[str, torch.Tensor]) -> list[str]:
     """Names of the floating-point tensors holding a NaN or an infinity, sorted."""
+    import torch
+
     return sorted(k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all()))
 
 
@@ -100,6 +127,8 @@ def non_finite_tensors(tensors: dict[str, torch.Tensor]) -> list[str]:
 
 def optimizer_to_tensors(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Split an optimizer state dict into tensors (for safetensors) and JSON-able rest."""
+    import torch
+
     sd = opt.state_dict()
     tensors, scalars = {}, {}
     for idx, st in sd["state"].items():
@@ -128,6 +157,8 @@ def optimizer_from_tensors(opt: torch.optim.Optimizer, prefix: str, tensors: dic
 def save_train_state(ckpt_dir: Path, step: int, tensors: dict[str, torch.Tensor], state: dict[str, Any],
                      keep: int = 2) -> Path:
     """Write ``ckpt_dir/step-XXXXXXX`` atomically, point ``LATEST`` at it, prune older ones."""
+    from safetensors.torch import save_file
+
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:08d}"
     final = ckpt_dir / name
@@ -150,6 +181,8 @@ def load_train_state(ckpt_dir: Path) -> tuple[dict[str, torch.Tensor], dict[str,
     latest = ckpt_dir / "LATEST"
     if not latest.exists():
         return None
+    from safetensors.torch import load_file
+
     d = ckpt_dir / latest.read_text().strip()
     try:
         state = json.loads((d / "state.json").read_text())

@@ -18,25 +18,11 @@ from pianoforge.audio import spectral
 from pianoforge.config import AudioConfig
 from pianoforge.phase import native
 from pianoforge.phase.engine import jit, polar, real_mag, unbatch
+from pianoforge.phase.params import HANN_GAMMA, PGHI_BLOCK, PGHI_LEVELS, PGHI_TOL, STREAM_TOL, gamma_of
 
-HANN_GAMMA = 0.25645
-"""Time-frequency ratio of the Gaussian best fitting a Hann window: ``gamma = 0.25645 * n_fft**2``
-(Průša et al. 2017, Table I). PGHI treats the window as that Gaussian."""
+__all__ = ["HANN_GAMMA", "PGHI_BLOCK", "PGHI_LEVELS", "PGHI_TOL", "STREAM_TOL", "full_scale", "gamma_of", "integrate",
+           "log_floor", "pghi", "pghi_frames"]
 
-PGHI_TOL = 1e-5
-"""PGHI: coefficients below ``tol * max|X|`` (per item) are not integrated; they keep phase 0."""
-
-PGHI_LEVELS = 1024
-"""PGHI: log-magnitude levels of the bucket queue that orders the integration (~0.1 dB apart at tol 1e-5)."""
-
-PGHI_BLOCK = 16
-"""PGHI: frames integrated together (keeps the working set in cache; quality is the same as one block)."""
-
-STREAM_TOL = 1e-6
-"""PGHI with a fixed ``reference`` (streaming, where the piece's peak is not known in advance): coefficients
-below ``STREAM_TOL * reference`` keep phase 0. The reference is the largest possible ``|X|`` of full-scale
-audio (:func:`full_scale`); piano renders peak 10-25 dB below it, so the floor sits about 100 dB under the
-piece's own peak, as ``PGHI_TOL`` puts it for the whole plane."""
 
 
 def _pghi_integrate_py(s: np.ndarray, floor: np.float32, top: np.float32, hop: float, n_fft: float,
@@ -201,16 +187,6 @@ def _pghi_integrate_py(s: np.ndarray, floor: np.float32, top: np.float32, hop: f
     row = last * w + 1
     for k in range(nk):
         carry[k] = phase[row + k]
-
-
-def gamma_of(cfg: AudioConfig, gamma: float | None) -> float:
-    """The Gaussian time-frequency ratio (samples**2) PGHI assumes for ``cfg``'s window."""
-    if gamma is not None:
-        return float(gamma)
-    if cfg.window != "hann":
-        raise ValueError(f"pghi needs the window's Gaussian time-frequency ratio; none known for "
-                         f"window={cfg.window!r} (pass gamma=..., in samples**2)")
-    return HANN_GAMMA * cfg.n_fft**2
 
 
 def full_scale(cfg: AudioConfig) -> float:

@@ -30,25 +30,18 @@ import torch
 from pianoforge.config import INFERENCE_PHASES, AudioConfig
 from pianoforge.phase.engine import Frames, polar
 from pianoforge.phase.griffinlim import iterate
+from pianoforge.phase.params import (
+    BLOCK_FRAMES as BLOCK_FRAMES,  # re-exported: defined with the other constants
+)
+from pianoforge.phase.params import context_frames
 from pianoforge.phase.pghi import PGHI_BLOCK, STREAM_TOL, full_scale, gamma_of, integrate, log_floor
 
 STREAM_METHODS = INFERENCE_PHASES
 """What :class:`PhaseStream` takes: the magnitude methods, and ``direct`` (complex frames in, their iSTFT)."""
 
-BLOCK_FRAMES = 2048
-"""Frames of audio a streaming block produces (a multiple of the PGHI block)."""
-
 RANDOM_TILE = 256
 """``griffinlim`` from random phase: initial phases are drawn per tile of this many frames, seeded by the tile
 index, so every frame gets the same start whichever block computes it."""
-
-
-def context_frames(cfg: AudioConfig, n_iter: int) -> int:
-    """Frames on each side of a block that make its interior exact after ``n_iter`` Griffin-Lim iterations
-    (each iteration reaches ``ceil(n_fft / hop) - 1`` frames further; the final iSTFT and the window envelope
-    need two more frame spans)."""
-    r = math.ceil(cfg.n_fft / cfg.hop_length)
-    return (n_iter + 2) * r
 
 
 class PghiStream:
