@@ -85,7 +85,7 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, python "
           f"{platform.python_version()}, torch {torch.__version__}")
     print(f"checkpoint: {ckpt.name} (preset {r.preset.name}, {r.model.num_parameters() / 1e6:.2f} M parameters, "
-          f"phase {r.phase} x{r.iterations}), {sr} Hz; MIDI: {a.seconds:.0f} s; median of {a.reps}")
+          f"phase {r.phase} x{r.iterations}, {r.engine} engine), {sr} Hz; MIDI: {a.seconds:.0f} s; median of {a.reps}")
 
     rows = []
     fs_cmd = [fluidsynth_binary(), "-ni", "-q", "-g", "0.5", "-R", "0", "-C", "0", "-r", str(sr),

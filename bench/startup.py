@@ -7,8 +7,8 @@ Each line is the median of ``--repeats`` new processes (``OMP_NUM_THREADS=1``), 
 system, from ``os.wait4``). On a loaded machine wall time includes waiting for a core; CPU time is then the
 better estimate of the idle wall time. Rows: ``python -c pass`` and ``import torch`` (the floor any render
 pays), ``pianoforge --help``, and ``pianoforge render`` of a dense 20 s piece (``bench/scale.py``'s MIDI) with
-the C phase kernels (the default) and with ``PIANOFORGE_KERNELS=numba`` (what a machine without a C compiler
-runs, and what every render ran before).
+the default engine (``auto``: numpy for the shipped default, no torch import), with ``--engine torch``, and with
+``--engine torch`` and ``PIANOFORGE_KERNELS=numba`` (what every render ran before the C kernels).
 """
 
 from __future__ import annotations
@@ -56,8 +56,10 @@ def main() -> int:
         rows = [("python -c pass", [py, "-c", "pass"], env, None),
                 ("python -c 'import torch'", [py, "-c", "import torch"], env, None),
                 ("pianoforge --help", [*pf, "--help"], env, 0.3),
-                ("pianoforge render, 20 s piece (C kernels)", render, env, 1.5),
-                ("same, PIANOFORGE_KERNELS=numba", render, {**env, "PIANOFORGE_KERNELS": "numba"}, None)]
+                ("pianoforge render, 20 s piece (engine auto: numpy, C kernels)", render, env, 1.5),
+                ("same, --engine torch", [*render, "--engine", "torch"], env, None),
+                ("same, --engine torch, PIANOFORGE_KERNELS=numba", [*render, "--engine", "torch"],
+                 {**env, "PIANOFORGE_KERNELS": "numba"}, None)]
         print("\n| command | wall s | CPU s | target (idle wall) |")
         print("|---|---:|---:|---:|")
         for label, cmd, e, target in rows:

@@ -34,8 +34,9 @@ def summary(audio: np.ndarray, sample_rate: int, audio_cfg) -> dict[str, np.ndar
             "samples": np.int64(len(audio)), "excerpt": np.asarray(audio[: sample_rate // 4], dtype=np.float32)}
 
 
-def render_golden() -> tuple[dict[str, np.ndarray], str]:
-    """Render the packaged etude with the shipped default, one thread. Returns (summary, checkpoint sha)."""
+def render_golden(engine: str = "auto") -> tuple[dict[str, np.ndarray], str]:
+    """Render the packaged etude with the shipped default, one thread, on ``engine`` (auto: numpy for the
+    shipped default). Returns (summary, checkpoint sha)."""
     import hashlib
 
     import torch
@@ -45,7 +46,7 @@ def render_golden() -> tuple[dict[str, np.ndarray], str]:
 
     torch.set_num_threads(1)
     ckpt = shipped_checkpoint()
-    r = PerformRenderer.from_checkpoint(ckpt)
+    r = PerformRenderer.from_checkpoint(ckpt, engine=engine)
     res = r.render_midi(example_score())
     sha = hashlib.sha256(ckpt.read_bytes()).hexdigest()
     return summary(res.audio, res.sample_rate, r.preset.audio), sha

@@ -28,9 +28,10 @@ def _module():
     return mod
 
 
-@pytest.fixture(scope="module")
-def rendered():
-    return _module().render_golden()
+@pytest.fixture(scope="module", params=["numpy", "torch"])
+def rendered(request):
+    """The shipped default renders on the numpy engine by default; the torch engine must sound the same."""
+    return _module().render_golden(request.param)
 
 
 def test_golden_file_belongs_to_the_shipped_checkpoint(rendered):

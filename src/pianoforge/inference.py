@@ -14,6 +14,13 @@ buffers and the full preset live inside it). Rendering:
 
 Every stage holds a bounded number of frames, so memory does not grow with the piece
 (:meth:`PerformRenderer.stream`); :meth:`PerformRenderer.render_score` collects the same blocks into arrays.
+
+Engines (:data:`ENGINES`, ``from_checkpoint(engine=...)``, ``pianoforge render --engine``): ``numpy`` runs a
+notes-head checkpoint without a residual trunk (the shipped default) on :class:`pianoforge.models.notes_numpy.
+NumpyNotesModel` and the phase on :class:`pianoforge.phase.npstream.NumpyPhaseStream`, so the render never
+imports torch (start-up); ``torch`` runs :class:`pianoforge.models.perform.PerformModel`; ``auto`` (the default)
+takes numpy where the checkpoint qualifies, torch otherwise. Both give the same audio to float rounding
+(tests/test_numpy_engine.py). This module imports torch only where the torch engine needs it.
 """
 
 from __future__ import annotations
@@ -26,19 +33,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from pianoforge.audio.io import resample
-from pianoforge.audio.spectral import inverse_log_magnitude
-from pianoforge.checkpoint import CheckpointError, load_checkpoint
+from pianoforge.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_checkpoint_numpy,
+    read_checkpoint_meta,
+)
 from pianoforge.config import INFERENCE_PHASES, InferenceConfig, Preset
 from pianoforge.errors import ConfigError
 from pianoforge.midi.encoding import encode, frames_for
 from pianoforge.midi.score import Score, load_score
-from pianoforge.models.perform import PerformModel, PerformModelConfig
+from pianoforge.models import notes_numpy
+from pianoforge.names import ENGINES
 
 if TYPE_CHECKING:
     from pretty_midi import PrettyMIDI
+
+    from pianoforge.models.perform import PerformModel
 
 DEFAULT_CHECKPOINT = "perform-default.safetensors"
 PHASES = INFERENCE_PHASES
@@ -74,8 +87,10 @@ class PerformRenderer:
     block_frames: int | None = None
     """Frames per streaming phase block (None: :data:`pianoforge.phase.stream.BLOCK_FRAMES`)."""
 
-    def __init__(self, model: PerformModel, preset: Preset, meta: dict[str, Any] | None = None) -> None:
-        self.model = model.eval()
+    def __init__(self, model: PerformModel | notes_numpy.NumpyNotesModel, preset: Preset,
+                 meta: dict[str, Any] | None = None) -> None:
+        self.engine = "numpy" if isinstance(model, notes_numpy.NumpyNotesModel) else "torch"
+        self.model = model if self.engine == "numpy" else model.eval()
         self.preset = preset
         self.meta = meta or {}
         inf = InferenceConfig.from_preset(preset)  # a preset without the section renders like `default`
@@ -83,15 +98,31 @@ class PerformRenderer:
         self.phase, self.iterations = inf.phase, inf.iterations
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path | None = None) -> PerformRenderer:
-        """Rebuild the model from an inference checkpoint (default: the shipped ``default`` model)."""
+    def from_checkpoint(cls, path: str | Path | None = None, engine: str = "auto") -> PerformRenderer:
+        """Rebuild the model from an inference checkpoint (default: the shipped ``default`` model) on
+        ``engine`` (:data:`ENGINES`; ``auto``: numpy where the checkpoint qualifies, see the module docstring).
+        ``engine="numpy"`` with a checkpoint it cannot run is a :class:`CheckpointError`."""
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r} (one of {', '.join(ENGINES)})")
         p = Path(path) if path else shipped_checkpoint()
-        tensors, meta = load_checkpoint(p, kind="perform")
+        meta = read_checkpoint_meta(p)
+        fits = isinstance(meta["config"], dict) and isinstance(meta["config"].get("model"), dict) \
+            and notes_numpy.qualifies(meta["config"]["model"])
+        if engine == "numpy" and not fits:
+            raise CheckpointError(p, "the numpy engine runs notes-head checkpoints without note_residual only; "
+                                     "use --engine torch (or auto)")
+        use_numpy = fits and engine != "torch"
+        tensors, meta = (load_checkpoint_numpy if use_numpy else load_checkpoint)(p, kind="perform")
         cfg = meta["config"]
         try:
             preset = Preset.from_dict(cfg["preset"], str(p))
-            model = PerformModel(PerformModelConfig.from_dict(cfg["model"]), preset.audio)
-            model.load_state_dict(tensors)
+            if use_numpy:
+                model: Any = notes_numpy.NumpyNotesModel.from_tensors(cfg["model"], preset.audio, tensors)
+            else:
+                from pianoforge.models.perform import PerformModel, PerformModelConfig
+
+                model = PerformModel(PerformModelConfig.from_dict(cfg["model"]), preset.audio)
+                model.load_state_dict(tensors)
             InferenceConfig.from_preset(preset)
         except (KeyError, ValueError, RuntimeError, ConfigError) as e:
             raise CheckpointError(p, f"checkpoint does not match this pianoforge's models ({str(e)[:120]})") from e
@@ -109,7 +140,7 @@ class PerformRenderer:
         return encode(score, self.preset.score, self.preset.audio.frame_rate, self.n_frames(score))
 
     def chunk_plan(self, t: int, chunk_frames: int | None = None,
-                   overlap_frames: int | None = None) -> tuple[list[int], int, torch.Tensor | None]:
+                   overlap_frames: int | None = None) -> tuple[list[int], int, np.ndarray | None]:
         """Network windows over ``t`` frames: their starts, their length ``w`` and their cross-fade weights
         (n, w), or ``([0], t, None)`` for one pass (``chunk_frames=0`` or a piece no longer than a window).
 
@@ -127,11 +158,11 @@ class PerformRenderer:
         starts = list(range(0, max(t - o, 1), step))
         if starts[-1] + w < t:
             starts.append(t - w)
-        weights = torch.ones(len(starts), w)
+        weights = np.ones((len(starts), w), np.float32)
         for i in range(1, len(starts)):
             k = starts[i - 1] + w - starts[i]  # frames shared by chunks i-1 and i
             m = k // 4  # margin: chunk edges (conv padding, recurrent warm-up) get no weight at all
-            ramp = torch.linspace(0, 1, k - 2 * m + 2)[1:-1]
+            ramp = np.linspace(0, 1, k - 2 * m + 2, dtype=np.float32)[1:-1]
             weights[i, :m] = 0
             weights[i, m:k - m] = ramp
             weights[i - 1, w - k:w - k + m] = 1
@@ -139,47 +170,75 @@ class PerformRenderer:
             weights[i - 1, w - m:] = 0
         return starts, w, weights
 
-    @torch.inference_mode()
-    def outputs(self, source: Callable[[int, int], np.ndarray], t: int, chunk_frames: int | None = None,
-                overlap_frames: int | None = None, group: int = STREAM_CHUNKS) -> Iterator[torch.Tensor]:
-        """Raw model output, block by block in order, for a ``t``-frame encoding read through
-        ``source(a, b) -> (b - a, channels)`` (the frames ``[a, b)``). Yields (frames_i, D) tensors that
-        together cover ``[0, t)``; ``group`` windows of :meth:`chunk_plan` run as one batch, so memory is
-        bounded by ``group`` windows whatever ``t`` is (one pass: the whole encoding at once)."""
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """(n, w, channels) float32 -> (n, w, D) float32 raw output, on this renderer's engine."""
+        if self.engine == "numpy":
+            return self.model(batch)
+        import torch
+
+        with torch.inference_mode():
+            return self.model(torch.from_numpy(batch)).numpy()
+
+    def _outputs(self, source: Callable[[int, int], np.ndarray], t: int, chunk_frames: int | None = None,
+                 overlap_frames: int | None = None, group: int = STREAM_CHUNKS) -> Iterator[np.ndarray]:
+        """:meth:`outputs` as float32 arrays, whatever the engine."""
         starts, w, weights = self.chunk_plan(t, chunk_frames, overlap_frames)
         if weights is None:
-            yield self.model(torch.from_numpy(np.ascontiguousarray(source(0, t), dtype=np.float32))[None])[0]
+            yield self._run(np.ascontiguousarray(source(0, t), dtype=np.float32)[None])[0]
             return
-        f0, out, norm = 0, torch.zeros(0, self.model.out_dim), torch.zeros(0, 1)
+        f0, out, norm = 0, np.zeros((0, self.model.out_dim), np.float32), np.zeros((0, 1), np.float32)
         for g0 in range(0, len(starts), group):
             idx = range(g0, min(g0 + group, len(starts)))
             a, end = starts[idx[0]], min(starts[idx[-1]] + w, t)
-            x = torch.from_numpy(np.ascontiguousarray(source(a, end), dtype=np.float32))
-            batch = torch.zeros(len(idx), w, x.shape[1])
+            x = np.ascontiguousarray(source(a, end), dtype=np.float32)
+            batch = np.zeros((len(idx), w, x.shape[1]), np.float32)
             for j, i in enumerate(idx):
                 seg = x[starts[i] - a:starts[i] - a + w]
                 batch[j, :seg.shape[0]] = seg
-            y = self.model(batch)  # (n, w, D)
+            y = self._run(batch)  # (n, w, D)
             grow = end - f0 - out.shape[0]
-            out, norm = torch.cat([out, y.new_zeros(grow, y.shape[-1])]), torch.cat([norm, torch.zeros(grow, 1)])
+            out = np.concatenate([out, np.zeros((grow, y.shape[-1]), np.float32)])
+            norm = np.concatenate([norm, np.zeros((grow, 1), np.float32)])
             for j, i in enumerate(idx):
                 s, n = starts[i] - f0, min(w, t - starts[i])
                 out[s:s + n] += y[j, :n] * weights[i, :n, None]
                 norm[s:s + n] += weights[i, :n, None]
             final = (starts[idx[-1] + 1] if idx[-1] + 1 < len(starts) else t) - f0  # no later window reaches here
-            yield out[:final] / norm[:final].clamp_min(1e-8)
+            yield out[:final] / np.maximum(norm[:final], np.float32(1e-8))
             out, norm, f0 = out[final:], norm[final:], f0 + final
 
-    @torch.inference_mode()
-    def predict(self, frames: np.ndarray, chunk_frames: int | None = None, overlap_frames: int | None = None) -> torch.Tensor:
-        """(T, channels) encoding -> (T, D) raw model output, chunked with cross-faded overlaps (all windows in
-        one batch). ``chunk_frames=0`` runs the whole sequence in one pass (the seam-free reference)."""
+    def outputs(self, source: Callable[[int, int], np.ndarray], t: int, chunk_frames: int | None = None,
+                overlap_frames: int | None = None, group: int = STREAM_CHUNKS) -> Iterator[Any]:
+        """Raw model output, block by block in order, for a ``t``-frame encoding read through
+        ``source(a, b) -> (b - a, channels)`` (the frames ``[a, b)``). Yields (frames_i, D) blocks (torch
+        tensors on the torch engine, float32 arrays on the numpy engine) that together cover ``[0, t)``;
+        ``group`` windows of :meth:`chunk_plan` run as one batch, so memory is bounded by ``group`` windows
+        whatever ``t`` is (one pass: the whole encoding at once)."""
+        blocks = self._outputs(source, t, chunk_frames, overlap_frames, group)
+        if self.engine == "numpy":
+            yield from blocks
+            return
+        import torch
+
+        for b in blocks:
+            yield torch.from_numpy(b)
+
+    def predict(self, frames: np.ndarray, chunk_frames: int | None = None, overlap_frames: int | None = None) -> Any:
+        """(T, channels) encoding -> (T, D) raw model output (a torch tensor on the torch engine, an array on the
+        numpy engine), chunked with cross-faded overlaps (all windows in one batch). ``chunk_frames=0`` runs
+        the whole sequence in one pass (the seam-free reference)."""
         t = frames.shape[0]
-        return torch.cat(list(self.outputs(lambda a, b: frames[a:b], t, chunk_frames, overlap_frames, group=t + 1)))
+        out = np.concatenate(list(self._outputs(lambda a, b: frames[a:b], t, chunk_frames, overlap_frames,
+                                                group=t + 1)))
+        if self.engine == "numpy":
+            return out
+        import torch
+
+        return torch.from_numpy(out)
 
     def _method(self, phase: str | None, iterations: int | None) -> tuple[str, int]:
         """The phase method and iteration count a render uses; ValueError for one this model cannot use."""
-        from pianoforge.phase import PHASE_METHODS
+        from pianoforge.names import PHASE_METHODS
 
         method = phase or self.phase
         n_iter = self.iterations if iterations is None else iterations
@@ -193,23 +252,40 @@ class PerformRenderer:
             raise ValueError(f"iterations must be >= 0, got {n_iter}")
         return method, n_iter
 
-    @torch.inference_mode()
-    def synthesize(self, out: torch.Tensor, phase: str | None = None, iterations: int | None = None) -> np.ndarray:
-        """(T, D) raw output -> (T * hop,) float32 audio, the whole plane at once (:meth:`stream` does it in
-        blocks)."""
+    def synthesize(self, out: Any, phase: str | None = None, iterations: int | None = None) -> np.ndarray:
+        """(T, D) raw output (a tensor or an array) -> (T * hop,) float32 audio, the whole plane at once
+        (:meth:`stream` does it in blocks; this whole-plane reference runs on torch whatever the engine)."""
+        import torch
+
         from pianoforge import phase as ph
+        from pianoforge.audio.spectral import inverse_log_magnitude
 
         method, n_iter = self._method(phase, iterations)
-        if method == "direct":
-            return self.model.to_audio(out[None])[0].numpy().astype(np.float32)
-        mag = inverse_log_magnitude(self.model.to_logmag(out[None])[0], self.preset.audio.log_eps).T  # (bins, T)
-        return ph.reconstruct(mag.contiguous(), self.preset.audio, method, n_iter).numpy().astype(np.float32)
+        with torch.inference_mode():
+            if self.engine == "numpy":
+                lm = torch.from_numpy(self.model.to_logmag(np.asarray(out, dtype=np.float32)))
+            elif method == "direct":
+                return self.model.to_audio(out[None])[0].numpy().astype(np.float32)
+            else:
+                lm = self.model.to_logmag(out[None])[0]
+            mag = inverse_log_magnitude(lm, self.preset.audio.log_eps).T  # (bins, T)
+            return ph.reconstruct(mag.contiguous(), self.preset.audio, method, n_iter).numpy().astype(np.float32)
 
-    @torch.inference_mode()
     def _audio_blocks(self, score: Score, method: str, n_iter: int,
                       logmag: list[np.ndarray] | None = None) -> Iterator[np.ndarray]:
         """Score -> float32 audio blocks at the model's rate (``frames * hop`` samples in all): block
         encoding, windowed network, streaming phase. Appends (frames_i, bins) log-magnitudes to ``logmag``."""
+        if self.engine == "numpy":
+            yield from self._audio_blocks_numpy(score, method, n_iter, logmag)
+            return
+        import torch
+
+        with torch.inference_mode():
+            yield from self._audio_blocks_torch(score, method, n_iter, logmag)
+
+    def _audio_blocks_torch(self, score: Score, method: str, n_iter: int,
+                            logmag: list[np.ndarray] | None) -> Iterator[np.ndarray]:
+        from pianoforge.audio.spectral import inverse_log_magnitude
         from pianoforge.midi.blocks import BlockEncoder
         from pianoforge.phase import PhaseStream
 
@@ -231,6 +307,37 @@ class PerformRenderer:
                 yield y.numpy()
         for y in ps.finish() if ps is not None else ():
             yield y.numpy()
+
+    def _audio_blocks_numpy(self, score: Score, method: str, n_iter: int,
+                            logmag: list[np.ndarray] | None) -> Iterator[np.ndarray]:
+        """The numpy engine's :meth:`_audio_blocks`: the numpy phase stream where it runs ``method`` (with the C
+        kernels), else the torch stream on the numpy model's magnitudes (``griffinlim``; no C compiler)."""
+        from pianoforge.midi.blocks import BlockEncoder
+        from pianoforge.phase import npstream
+
+        a = self.preset.audio
+        t = self.n_frames(score)
+        enc = BlockEncoder(score, self.preset.score, a.frame_rate, t)
+        kw = {} if self.block_frames is None else {"block_frames": self.block_frames}
+        if method in npstream.METHODS and npstream.available():
+            ps: Any = npstream.NumpyPhaseStream(a, method, n_iter, **kw)
+            wrap = unwrap = None
+        else:
+            import torch
+
+            from pianoforge.phase import PhaseStream
+
+            ps, wrap, unwrap = PhaseStream(a, method, n_iter, **kw), torch.from_numpy, lambda y: y.numpy()
+        eps = np.float32(a.log_eps)
+        for out in self._outputs(enc.block, t):
+            lm = self.model.to_logmag(out)
+            if logmag is not None:
+                logmag.append(lm)
+            mag = np.maximum(np.exp(lm) - eps, np.float32(0.0))
+            for y in ps.push(mag if wrap is None else wrap(mag)):
+                yield y if unwrap is None else unwrap(y)
+        for y in ps.finish():
+            yield y if unwrap is None else unwrap(y)
 
     def stream(self, score: Score | str | Path | PrettyMIDI, phase: str | None = None, iterations: int | None = None,
                sample_rate: int | None = None) -> Iterator[np.ndarray]:

@@ -17,6 +17,11 @@ INFERENCE_PHASES: tuple[str, ...] = (*PHASE_METHODS, "direct")
 """Phase paths of perform rendering: the magnitude methods plus ``direct`` (the model's own complex or
 waveform output, no phase estimation)."""
 
+ENGINES: tuple[str, ...] = ("auto", "numpy", "torch")
+"""Perform inference engines (:class:`pianoforge.inference.PerformRenderer`, ``render --engine``), the default
+first: numpy where the checkpoint qualifies (a notes head without a residual trunk: no torch import), else
+torch; numpy (refuses other checkpoints); torch."""
+
 GAN_PHASES: tuple[str, ...] = PHASE_METHODS
 """Phase reconstructions of generated magnitudes (a GAN predicts magnitudes only: no ``direct``)."""
 

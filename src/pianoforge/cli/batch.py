@@ -234,13 +234,13 @@ def render_batch(a: argparse.Namespace) -> int:
     jobs = expand_inputs(a.inputs, a.recursive)
 
     def prepare():
-        import torch
-
         from pianoforge.inference import PerformRenderer
 
-        if a.threads:
+        r = PerformRenderer.from_checkpoint(a.checkpoint, engine=a.engine)
+        if a.threads and r.engine == "torch":
+            import torch
+
             torch.set_num_threads(a.threads)
-        r = PerformRenderer.from_checkpoint(a.checkpoint)
         try:
             r._method(a.phase, a.iterations)  # a phase this model cannot use fails the batch once, not per file
         except ValueError as e:

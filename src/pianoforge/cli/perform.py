@@ -10,7 +10,7 @@ from pathlib import Path
 from pianoforge import cliargs
 from pianoforge.cli import batch
 from pianoforge.cli.common import ALLOW_LONG_HELP, AUDIO_OUT_HELP, fatal
-from pianoforge.names import INFERENCE_PHASES
+from pianoforge.names import ENGINES, INFERENCE_PHASES
 
 INPUTS_HELP = ("input MIDI file; or several, folders (their .mid/.midi files), quoted globs ('dir/**/*.mid'), "
                "@LIST or LIST.txt files naming one path a line: a batch, written into the folder -o")
@@ -59,7 +59,12 @@ def add_render(sub: argparse._SubParsersAction) -> None:
     rr.add_argument("--sample-rate", type=cliargs.positive_int,
                     help="resample the output to this rate in Hz (default: the model's)")
     rr.add_argument("--figure", help="also write the paper's Figure 4 (roll, predicted, reference) as this .png")
-    rr.add_argument("--threads", type=cliargs.positive_int, help="torch CPU threads (default: torch's choice)")
+    rr.add_argument("--engine", choices=ENGINES, default="auto",
+                    help="inference engine: auto (default: numpy for a notes-head checkpoint without a residual "
+                         "trunk, such as the shipped default, which starts without importing torch; else torch), "
+                         "numpy (refuses other checkpoints) or torch (forces PyTorch)")
+    rr.add_argument("--threads", type=cliargs.positive_int,
+                    help="torch CPU threads (default: torch's choice; the numpy engine runs on one thread)")
     rr.add_argument("--allow-long", action="store_true", help=ALLOW_LONG_HELP)
     rr.add_argument("-f", "--force", action="store_true", help="overwrite existing output files (WAV, figure)")
     batch.add_batch_flags(rr)
@@ -112,8 +117,6 @@ def cmd_render(a: argparse.Namespace) -> int:
 
 def render_file(a: argparse.Namespace) -> int:
     """One input ``a.input`` to one output ``a.output`` (and ``a.figure``)."""
-    import torch
-
     from pianoforge.audio.io import check_audio_output
     from pianoforge.budget import FIGURE_BYTES, check_disk, check_render, perform_plan
     from pianoforge.fsutil import atomic_output, check_output, final_names
@@ -122,11 +125,13 @@ def render_file(a: argparse.Namespace) -> int:
 
     out = check_audio_output(a.output, a.force)  # every output checked before any work
     fig = check_output(a.figure, force=a.force, suffixes=(".png",), what="figure") if a.figure else None
-    if a.threads:
-        torch.set_num_threads(a.threads)
     t_load = time.perf_counter()
-    r = PerformRenderer.from_checkpoint(a.checkpoint)
+    r = PerformRenderer.from_checkpoint(a.checkpoint, engine=a.engine)
     t_load = time.perf_counter() - t_load
+    if a.threads and r.engine == "torch":
+        import torch
+
+        torch.set_num_threads(a.threads)
     score = load_score(a.input)
     au = r.preset.audio
     plan = perform_plan(r.n_frames(score) / au.frame_rate, au.frame_rate, au.n_bins, au.sample_rate,
@@ -148,7 +153,7 @@ def render_file(a: argparse.Namespace) -> int:
         if fig_tmp is not None:
             figure4(fig_tmp, r, score, res.logmag)
     print(f"{out}: {res.seconds:.2f} s at {res.sample_rate} Hz; rendered in {res.wall_s:.2f} s "
-          f"({res.realtime_factor:.1f}x real time; model load {t_load:.2f} s; phase "
+          f"({res.realtime_factor:.1f}x real time; {r.engine} engine, model load {t_load:.2f} s; phase "
           f"{a.phase or r.phase}, {r.iterations if a.iterations is None else a.iterations} iterations)")
     if fig:
         print(f"{fig}: piano roll, predicted and FluidSynth reference spectrograms")
