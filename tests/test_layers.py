@@ -15,7 +15,7 @@ LAYER = {  # lowest first
     "errors": 0, "fsutil": 0, "config": 0, "budget": 0, "cliargs": 0, "names": 0,
     "audio": 1, "midi": 1,
     "data": 2, "models": 2, "viz": 2,
-    "losses": 3, "adversarial": 3, "phase": 3, "checkpoint": 3,
+    "losses": 3, "adversarial": 3, "gan_losses": 3, "gan_audio": 3, "phase": 3, "checkpoint": 3,
     "training": 4, "inference": 4, "improvise": 4,
     "evaluation": 5, "demo": 6, "cli": 6, "web": 6, "__init__": 0,
 }
@@ -65,3 +65,9 @@ def test_inference_never_imports_training():
     for p in (PKG / "evaluation").glob("*.py"):
         if p.name not in EXPERIMENT_MODULES:  # experiments train models on purpose
             assert "training" not in _imports(p), p.name
+
+
+def test_training_never_imports_inference():
+    """The trainers sample through the shared layers (gan_audio, viz), never through improvise / inference."""
+    for p in (PKG / "training").glob("*.py"):
+        assert not _imports(p) & {"improvise", "inference"}, p.name

@@ -33,17 +33,19 @@ import torch
 from torch import nn
 
 from pianoforge.audio.io import save_audio
-from pianoforge.audio.spectral import Normalizer, inverse_log_magnitude
+from pianoforge.audio.spectral import Normalizer
 from pianoforge.audio.stream import write_audio_stream
 from pianoforge.checkpoint import CheckpointError, load_checkpoint
 from pianoforge.config import GAN_PHASES, AudioConfig, Preset
 from pianoforge.data.gan_images import image_to_logmag, logmag_to_image
 from pianoforge.errors import ConfigError, PianoforgeError
 from pianoforge.fsutil import check_folder
+from pianoforge.gan_audio import images_to_audio, logmag_to_audio
 from pianoforge.models.gan import GanModelConfig, build_generator, generate_images, sample_latent
-from pianoforge.models.gan.config import GanInferenceConfig
+from pianoforge.models.gan.config import GanInferenceConfig, gan_checkpoint_config
+from pianoforge.viz import sample_grid
 
-__all__ = ["Clips", "GanGenerator", "generate_to_folder", "image_to_logmag", "logmag_to_audio", "logmag_to_image",
+__all__ = ["Clips", "GanGenerator", "gan_checkpoint_config", "generate_to_folder", "image_to_logmag", "logmag_to_audio", "logmag_to_image",
            "reduce_noise", "sample_grid"]
 
 DEFAULT_CHECKPOINT = "gan-default.safetensors"
@@ -55,18 +57,6 @@ NOISE_QUANTILE = 0.1
 
 
 # ------------------------------------------------------------------------------------ the inverse chain
-
-def logmag_to_audio(logmag: torch.Tensor, audio: AudioConfig, phase: str = "griffinlim", iterations: int = 32,
-                    seed: int = 0) -> np.ndarray:
-    """(bins, frames) natural-log magnitude -> (frames * hop,) float32 audio."""
-    from pianoforge import phase as ph
-
-    if phase not in PHASES:
-        raise ValueError(f"unknown phase method {phase!r} (one of {', '.join(PHASES)})")
-    mag = inverse_log_magnitude(logmag.float(), audio.log_eps).contiguous()
-    kwargs = {"seed": int(seed)} if phase in ("griffinlim", "pghi+gl") else {}
-    return ph.reconstruct(mag, audio, phase, iterations, **kwargs).numpy().astype(np.float32)
-
 
 def noise_profile(audio: np.ndarray, frame: int, quantile: float = NOISE_QUANTILE) -> np.ndarray:
     """The quietest ``quantile`` of ``frame``-sample frames (by RMS, at least 4 frames), concatenated."""
@@ -102,13 +92,6 @@ def shipped_checkpoint(name: str = DEFAULT_CHECKPOINT) -> Path:
         raise CheckpointError(p, "no shipped GAN generator yet; train one with `pianoforge train gan` and pass "
                                  "--checkpoint RUN/best.safetensors")
     return p
-
-
-def gan_checkpoint_config(preset: Preset, model: GanModelConfig, normalizer: Normalizer, size: tuple[int, int],
-                          grid: tuple[int, int], extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The JSON config of a ``kind="gan"`` checkpoint (everything :meth:`GanGenerator.from_checkpoint` needs)."""
-    return {"preset": preset.to_dict(), "model": model.to_dict(), "image_size": [int(size[0]), int(size[1])],
-            "grid": [int(grid[0]), int(grid[1])], "normalizer": normalizer.to_dict(), **(extra or {})}
 
 
 @dataclass
@@ -187,13 +170,11 @@ class GanGenerator:
         """Latents (n, latent_dim) -> :class:`Clips`; clip i's Griffin-Lim starts from ``phase_seeds[i]``.
         Images are generated one latent at a time, so a clip is bit-identical whatever else is generated."""
         imgs = torch.cat([self.images(z[i:i + 1]) for i in range(len(z))])
-        logmag = image_to_logmag(imgs[:, 0], self.normalizer, self.grid)
         a = self.preset.audio
         method, n_iter = phase or self.phase, self.iterations if iterations is None else iterations
-        audio = []
-        for i in range(len(imgs)):
-            y = logmag_to_audio(logmag[i], a, method, n_iter, seed=phase_seeds[i])
-            audio.append(reduce_noise(y, a.sample_rate, a.hop_length) if denoise else y)
+        audio, logmag = images_to_audio(imgs, self.normalizer, self.grid, a, method, n_iter, phase_seeds)
+        if denoise:
+            audio = [reduce_noise(y, a.sample_rate, a.hop_length) for y in audio]
         return Clips(audio, logmag.transpose(1, 2).numpy(), imgs, a.sample_rate)
 
     def generate(self, n: int, seed: int = 0, denoise: bool = False, **kwargs: Any) -> list[np.ndarray]:
@@ -236,27 +217,6 @@ def spectrogram_png(path: str | Path, logmag: np.ndarray, audio: AudioConfig, ti
     fig, ax = plt.subplots(figsize=(6, 3))
     plot_logmag(ax, logmag, audio, title)
     ax.set_xlabel("seconds")
-    return save_figure(fig, path)
-
-
-def sample_grid(path: str | Path, images: torch.Tensor, title: str = "", cols: int | None = None) -> Path:
-    """(n, 1, H, W) images in [-1, 1] as a grid PNG (frequency up, time right), the scale the GAN sees."""
-    from pianoforge.viz import _plt, save_figure
-
-    plt = _plt()
-    n = images.shape[0]
-    cols = cols or int(np.ceil(np.sqrt(n)))
-    rows = int(np.ceil(n / cols))
-    h, w = images.shape[-2:]
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 2.2 * max(w / h, 0.5), rows * 2.2), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < n:
-            ax.imshow(images[i, 0].numpy(), origin="lower", aspect="auto", cmap="magma", vmin=-1, vmax=1,
-                      interpolation="nearest")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
     return save_figure(fig, path)
 
 

@@ -88,3 +88,22 @@ def score_and_spectrograms(path: str | Path, roll: np.ndarray, spectra: list[tup
                            audio: AudioConfig, title: str = "", start_s: float = 0.0) -> Path:
     """:func:`score_and_spectrograms_figure`, written to ``path`` as PNG."""
     return save_figure(score_and_spectrograms_figure(roll, spectra, audio, title, start_s), path)
+
+
+def sample_grid(path: str | Path, images, title: str = "", cols: int | None = None) -> Path:
+    """(n, 1, H, W) images in [-1, 1] as a grid PNG (frequency up, time right), the scale the GAN sees."""
+    plt = _plt()
+    n = images.shape[0]
+    cols = cols or int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    h, w = images.shape[-2:]
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 2.2 * max(w / h, 0.5), rows * 2.2), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i, 0].numpy(), origin="lower", aspect="auto", cmap="magma", vmin=-1, vmax=1,
+                      interpolation="nearest")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -57,7 +57,7 @@ def add_experiment(sub: argparse._SubParsersAction) -> None:
                         description="Train the variants of experiment NAME with the same seed and budget on a "
                                     "subset of the embedded corpus; write NAME.csv, NAME.png (validation LMS vs "
                                     "epochs and wall time) and NAME.md under OUT/NAME/. gan: DCGAN vs SpecGAN vs "
-                                    "StyleGAN vs FrameGAN on the gan-cpu geometry (whole corpus unless --limit-works), each "
+                                    "StyleGAN vs FrameGAN vs NoteGAN on the gan-cpu geometry (whole corpus unless --limit-works), each "
                                     "evaluated with `eval gan`; gan.csv and gan.md. See docs/experiments.md.")
     ex.add_argument("name", metavar="NAME", help="loss | batch | layers | cell | duration | compare | gan")
     ex.add_argument("--out", type=Path, default=Path("runs/experiments"),
@@ -77,7 +77,7 @@ def add_experiment(sub: argparse._SubParsersAction) -> None:
                                               "building the corpus subset")
     ex.add_argument("-n", "--n", type=int, default=64, help="gan: generated and real clips per evaluation (default 64)")
     ex.add_argument("--models", help="gan: comma-separated subset to train and tabulate, e.g. framegan,dcgan "
-                                     "(default all: dcgan,specgan,stylegan,framegan; finished runs are reused)")
+                                     "(default all: dcgan,specgan,stylegan,framegan,notegan; finished runs are reused)")
     ex.add_argument("--default-data", type=Path,
                     help="compare: use this default-geometry store instead of building the corpus subset")
     ex.add_argument("--workers", type=int, default=1, help="dataset build processes (default 1)")

@@ -25,7 +25,13 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
 
 def cmd_presets(a: argparse.Namespace) -> int:
     from pianoforge.config import load_preset, preset_names
-    from pianoforge.models.gan.config import GEOMETRIES, gan_model_names, load_gan_preset
+    from pianoforge.models.gan.config import (
+        ARCH_SUMMARY,
+        GEOMETRIES,
+        GanModelConfig,
+        gan_model_names,
+        load_gan_preset,
+    )
 
     names = preset_names()
     w = max(len(n) for n in names + gan_model_names())
@@ -37,9 +43,8 @@ def cmd_presets(a: argparse.Namespace) -> int:
     print(f"\nGAN models (`train gan --preset MODEL[-GEOMETRY]`, GEOMETRY one of {', '.join(GEOMETRIES)}; "
           f"default {GEOMETRIES[0]}):")
     for n in gan_model_names():
-        m = load_gan_preset(n).model
-        head = f" + {m['head']} head" if m.get("head") else ""
-        print(f"{n:<{w}} {m.get('arch')}{head}")
+        arch = GanModelConfig.from_dict(load_gan_preset(n).model, f"preset {n}").arch
+        print(f"{n:<{w}} {arch:<9} {ARCH_SUMMARY.get(arch, '')}")
     return 0
 
 

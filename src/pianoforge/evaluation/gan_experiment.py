@@ -1,4 +1,5 @@
-"""``pianoforge experiment gan``: DCGAN vs SpecGAN vs StyleGAN2-style vs FrameGAN on the CPU geometry, same budget.
+"""``pianoforge experiment gan``: DCGAN vs SpecGAN vs StyleGAN2-style vs FrameGAN vs NoteGAN on the CPU geometry,
+same budget.
 
 The PianoGAN paper concluded SpecGAN > DCGAN by listening. Here each model trains with the same seed and the
 same budget (wall time per model and a maximum number of epochs, whichever comes first; early stopping off)
@@ -30,7 +31,8 @@ from typing import Any
 
 from pianoforge.fsutil import write_text_atomic
 
-GAN_MODELS = ("dcgan", "specgan", "stylegan", "framegan")
+GAN_MODELS = ("dcgan", "specgan", "stylegan", "framegan", "notegan")
+"""The models ``experiment gan`` trains: the paper's three, FrameGAN and NoteGAN (the shipped one)."""
 GAN_COLUMNS = ("row", "epochs", "steps", "train_s", "params_g", "fd", "diversity_ratio", "ndb_ndb_k", "tonality_db",
                "note_density", "polyphony", "pitch_class_entropy")
 _SET_KEYS = GAN_COLUMNS[5:]
@@ -154,7 +156,7 @@ def run_gan_experiment(out_dir: str | Path, data_root: str | Path, budget, store
 
     scored = [r for r in rows if r["row"] in GAN_MODELS and r.get("fd") is not None]
     best = min(scored, key=lambda r: r["fd"])["row"] if scored else None
-    md = ["# Experiment gan: DCGAN vs SpecGAN vs StyleGAN2-style vs FrameGAN (gan-cpu geometry)", "",
+    md = ["# Experiment gan: DCGAN vs SpecGAN vs StyleGAN2-style vs FrameGAN vs NoteGAN (gan-cpu geometry)", "",
           f"Budget: {budget.describe()} per model, trained one after another on the same store ({data}); "
           f"evaluation: {n_clips} generated clips vs up to {n_clips} held-out test clips (Fréchet distance on "
           "fixed log-mel statistics: lower is better; diversity ratio: generated / real mean pairwise distance, "

@@ -12,9 +12,13 @@ magnitude, per-bin dataset z-score, clipped at 3 std and divided by 3
 - ``framegan`` (ours): :class:`~pianoforge.models.gan.frame.FrameGenerator` /
   :class:`~pianoforge.models.gan.frame.FrameCritic`: frequency bins as channels, 1-D convolutions over
   time, spectral-norm critic, hinge loss.
+- ``notegan`` (ours, shipped): :class:`~pianoforge.models.gan.notegan.NoteGenerator` (the FrameGAN trunk
+  striking measured piano notes) / :class:`~pianoforge.models.gan.frame.FrameCritic`.
 
-Every generator maps z (B, latent_dim) -> (B, 1, H, W) and has ``latent_dim`` and ``latent``
-("uniform" U[-1, 1] or "normal" N(0, 1)); every critic maps (B, 1, H, W) -> (B,) raw scores.
+Every generator follows :class:`~pianoforge.models.gan.base.Generator`: z (B, latent_dim) -> (B, 1, H, W),
+``latent_dim``, ``latent`` ("uniform" U[-1, 1] or "normal" N(0, 1)), ``sample``, ``init_from_data`` and
+``check_geometry``; every critic maps (B, 1, H, W) -> (B,) raw scores. Options no preset uses:
+:mod:`pianoforge.models.gan.experimental`.
 Sizes: any (H, W) divisible by ``2**n_layers`` (framegan: W only) (128 x 256, 256 x 256, 512 x 512, and 32 x 64 in tests).
 """
 
@@ -23,24 +27,40 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pianoforge.errors import ConfigError
 from pianoforge.models.gan.augment import SpectrogramAugment
+from pianoforge.models.gan.base import DataContext, Generator, GeneratorBase
 from pianoforge.models.gan.config import ARCHS, GanModelConfig, load_gan_preset
 from pianoforge.models.gan.conv import ConvCritic, ConvGenerator
 from pianoforge.models.gan.frame import FrameCritic, FrameGenerator
+from pianoforge.models.gan.notegan import NoteGenerator
 from pianoforge.models.gan.stylegan import StyleCritic, StyleGenerator
 
-__all__ = ["ARCHS", "GanModelConfig", "SpectrogramAugment", "build_critic", "build_generator", "ema_beta",
-           "ema_update", "generate_images", "load_gan_preset", "sample_latent"]
+__all__ = ["ARCHS", "DataContext", "GanModelConfig", "Generator", "SpectrogramAugment", "build_critic",
+           "build_generator", "check_geometry", "ema_beta", "ema_update", "generate_images", "load_gan_preset",
+           "sample_latent"]
 
 
-_GENERATORS = {"dcgan": ConvGenerator, "specgan": ConvGenerator, "stylegan": StyleGenerator,
-               "framegan": FrameGenerator}
-_CRITICS = {"dcgan": ConvCritic, "specgan": ConvCritic, "stylegan": StyleCritic, "framegan": FrameCritic}
+_GENERATORS: dict[str, type[GeneratorBase]] = {"dcgan": ConvGenerator, "specgan": ConvGenerator,
+                                               "stylegan": StyleGenerator, "framegan": FrameGenerator,
+                                               "notegan": NoteGenerator}
+_CRITICS = {"dcgan": ConvCritic, "specgan": ConvCritic, "stylegan": StyleCritic, "framegan": FrameCritic,
+            "notegan": FrameCritic}
+assert set(_GENERATORS) == set(_CRITICS) == set(ARCHS)
 
 
-def build_generator(cfg: GanModelConfig, size: tuple[int, int]) -> nn.Module:
+def build_generator(cfg: GanModelConfig, size: tuple[int, int]) -> GeneratorBase:
     """The generator of ``cfg.arch`` for images of ``size = (H, W)``."""
     return _GENERATORS[cfg.arch](cfg, size)
+
+
+def check_geometry(cfg: GanModelConfig, size: tuple[int, int], grid: tuple[int, int]) -> None:
+    """ConfigError (no origin) if ``cfg.arch`` cannot make images of ``size`` from the STFT ``grid``: the
+    layout must divide (:meth:`GanModelConfig.layout`) and the generator must accept the geometry."""
+    cfg.layout(size)
+    problem = _GENERATORS[cfg.arch].check_geometry(cfg.arch, size, grid)
+    if problem:
+        raise ConfigError(None, problem)
 
 
 def build_critic(cfg: GanModelConfig, size: tuple[int, int]) -> nn.Module:
@@ -58,9 +78,9 @@ def sample_latent(n: int, dim: int, kind: str, generator: torch.Generator | None
     raise ValueError(f"unknown latent kind {kind!r} (uniform or normal)")
 
 
-def generate_images(g: nn.Module, z: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
+def generate_images(g: Generator, z: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
     """z (B, latent_dim) -> (B, 1, H, W) with any generator (``noise_mode`` applies to stylegan only)."""
-    return g(z, noise_mode=noise_mode) if isinstance(g, StyleGenerator) else g(z)
+    return g.sample(z, noise_mode=noise_mode)
 
 
 def ema_beta(beta: float, g_steps: int) -> float:

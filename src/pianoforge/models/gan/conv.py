@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pianoforge.models.gan.base import GeneratorBase
 from pianoforge.models.gan.config import GanModelConfig
 
 
@@ -29,7 +30,7 @@ def _init_dcgan(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-class ConvGenerator(nn.Module):
+class ConvGenerator(GeneratorBase):
     """z (B, latent_dim) -> image (B, 1, H, W) in (-1, 1)."""
 
     def __init__(self, cfg: GanModelConfig, size: tuple[int, int]) -> None:

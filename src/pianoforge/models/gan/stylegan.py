@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pianoforge.models.gan.base import GeneratorBase
 from pianoforge.models.gan.config import GanModelConfig
 
 SQRT2 = math.sqrt(2.0)
@@ -117,7 +118,7 @@ class ToImage(nn.Module):
         return self.conv(x, w) + self.bias[None, :, None, None]
 
 
-class StyleGenerator(nn.Module):
+class StyleGenerator(GeneratorBase):
     """z (B, latent_dim) -> image (B, 1, H, W). ``noise_mode``: "random" (training), "const" (the stored
     noise: reproducible sampling), "none". ``psi`` < 1 truncates w towards ``w_avg``."""
 
@@ -163,6 +164,9 @@ class StyleGenerator(nn.Module):
             x = self.layers[2 * i](x, w, noise_mode)
             img = F.interpolate(img, scale_factor=2.0, mode="bilinear", align_corners=False) + self.to_image[i](x, w)
         return img
+
+    def sample(self, z: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
+        return self(z, noise_mode=noise_mode)
 
     def forward(self, z: torch.Tensor, noise_mode: str = "random", psi: float = 1.0) -> torch.Tensor:
         return self.synthesize(self.map(z, psi), noise_mode)

@@ -1,0 +1,165 @@
+"""NoteGAN (ours, the shipped generator): a FrameGAN trunk that strikes piano notes measured from the soundfont.
+
+The harmonic head (models/gan/experimental.py) had to *learn* what a piano note is and did not in a CPU
+hour. NoteGAN does not learn it at all: before training (:meth:`NoteGenerator.init_from_data`) FluidSynth
+renders every key with the training data's soundfont and renderer at the store's geometry, one dictionary
+per hold length, and a rank-R KL-NMF per note (:mod:`pianoforge.audio.notes`) stores the notes as fixed
+buffers exported with the weights. The FrameGAN trunk (:class:`~pianoforge.models.gan.frame.FrameTrunk`)
+then only writes a score for :class:`NoteHead`: which notes, when, how loud.
+
+Shapes: z (B, latent_dim) -> trunk features (B, C, W) -> strikes (B, N, W), N = 88 x holds -> linear
+magnitude (B, H, W) -> image (B, 1, H, W) in [-1, 1]. The image must be the STFT grid (rows = bins, or all
+but Nyquist; no time resize): :attr:`NoteGenerator.needs_stft_grid`. Critic: FrameGAN's
+(:class:`~pianoforge.models.gan.frame.FrameCritic`). Config: ``model.notes``
+(:class:`~pianoforge.models.gan.config.NoteHeadConfig`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from pianoforge.models.gan.base import DataContext
+from pianoforge.models.gan.config import GanModelConfig, NoteHeadConfig
+from pianoforge.models.gan.frame import FrameTrunk
+from pianoforge.models.gan.magnitude import LOG_SCALE, N_KEYS, MagnitudeToImage
+
+
+def note_dictionary(context: DataContext, notes: NoteHeadConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The measured piano notes of this geometry as (spectra (N, R, H), envelopes (N, R, K)), N = 88 per
+    hold length, K = ``notes.frames``, rendered with the preset's soundfont and renderer
+    (:mod:`pianoforge.audio.notes`); rows = image rows (the STFT bins, the Nyquist bin cut when the image
+    drops it: :meth:`NoteGenerator.check_geometry` has checked the rows are bins)."""
+    from pianoforge.audio.notes import factorize_notes, render_note_dictionary  # FluidSynth: training only
+
+    mags = [render_note_dictionary(context.audio, context.render, notes.frames, notes.velocity, hold)
+            for hold in (notes.holds or (notes.frames,))]
+    return factorize_notes(np.concatenate(mags)[:, : int(context.size[0])], notes.rank)
+
+
+class NoteGenerator(FrameTrunk):
+    """z (B, latent_dim) -> image (B, 1, H, W) in [-1, 1]: the FrameGAN trunk, then :class:`NoteHead`."""
+
+    needs_stft_grid = True
+
+    def __init__(self, cfg: GanModelConfig, size: tuple[int, int]) -> None:
+        super().__init__(cfg, size)
+        n = cfg.notes or NoteHeadConfig()
+        self.head = NoteHead(cfg.channels, self.size[0], n.frames, n.rank, len(n.holds) or 1, n.max_strikes,
+                             n.max_level)
+
+    def init_from_data(self, context: DataContext) -> None:
+        """Render and factorize the note dictionary and set the head's normalization (a fresh generator)."""
+        spectra, envelopes = note_dictionary(context, self.cfg.notes or NoteHeadConfig())
+        self.head.init_from_data(context.mean, context.std, context.log_eps, spectra, envelopes)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(z))
+
+    def forward_with_roll(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """z -> (image (B, 1, H, W), per-key strike levels (B, 88, W)): the score it plays, for the note
+        critic (models/gan/note_critic.py)."""
+        head = self.head
+        levels = head.levels(head.onsets(self.features(z)))
+        image = head.to_image(head.magnitude(levels, levels) + head.floor()[:, None])
+        return image, head.roll(levels)
+
+
+class NoteHead(MagnitudeToImage):
+    """Features (B, C, W) -> image (B, 1, H, W) in [-1, 1] by striking measured piano notes.
+
+    - notes: N = 88 x ``holds`` (note index ``j * 88 + key`` for the j-th hold length of ``note_holds``);
+    - onsets: a conv1x1 gives each note a "key down" level ``q = relu(p)`` (B, N, W) and the note is struck
+      where the level rises, ``a_t = relu(q_t - q_{t-1})`` (``q_{-1} = 0``), kept only where it is the
+      maximum of its note within +-2 frames and, with ``max_strikes`` > 0, among the ``max_strikes``
+      strongest strikes of its frame (a chord, not the keyboard). Striking on rises rather than on the level itself matters: a
+      level held over a stretch of frames (the trunk upsamples by repetition) fired a strike every few
+      frames (a buzz) and a whole chord at once; the first runs were made of such blocks. The backward pass
+      also leaks ``LEAK`` of the gradient to ``p`` everywhere, so a note never struck still learns
+      whether it should be;
+    - note ``D_n = sum_r spectra[n, r] (H) x envelopes[n, r] (K)``: the key struck at t = 0, held for its
+      hold length and released, K = ``note_frames`` frames, rendered by FluidSynth with the data's
+      soundfont and factorized to rank R (:mod:`pianoforge.audio.notes`); a fixed buffer, exported;
+    - magnitude ``m[:, t] = sum_n sum_tau s_n[t - tau] D_n[:, tau] + floor`` with ``s = gain_n a`` (or,
+      with ``max_level`` L > 0, ``L tanh(gain_n a / L)``): linear |STFT| in the store's units; notes add in
+      magnitude (as in NMF), ``gain`` (N,) and ``floor`` (H,) are learned;
+    - image ``clamp((log(m + eps) - mean) / (3 std), -1, 1)``: the dataset's own map, as HarmonicHead.
+
+    So every sound the generator makes is a piano note the soundfont would play; what it learns is the
+    score: which keys, when, how loud. ``log_gain`` and ``log_floor`` are stored divided by :data:`LOG_SCALE`.
+    """
+
+    LEAK = 0.25
+    ONSET_POOL = 5
+
+    def __init__(self, channels: int, height: int, frames: int, rank: int, holds: int = 1,
+                 max_strikes: int = 0, max_level: float = 0.0) -> None:
+        super().__init__(height)
+        self.frames, self.rank = int(frames), int(rank)
+        self.max_strikes, self.max_level = int(max_strikes), float(max_level)
+        self.n = N_KEYS * int(holds)
+        self.act = nn.Conv1d(channels, self.n, 1)
+        with torch.no_grad():
+            self.act.weight.mul_(2.0)
+            self.act.bias.fill_(-2.0)  # about 1 % of (key, frame) pre-activations start positive
+        self.register_buffer("spectra", torch.zeros(self.n, self.rank, self.height))
+        self.register_buffer("envelopes", torch.zeros(self.n, self.rank, self.frames))
+        self.log_gain = nn.Parameter(torch.zeros(self.n))
+        self.log_floor = nn.Parameter(torch.full((self.height,), -5.0 / LOG_SCALE))
+
+    @torch.no_grad()
+    def init_from_data(self, mean: np.ndarray, std: np.ndarray, log_eps: float, spectra: np.ndarray,
+                       envelopes: np.ndarray) -> None:
+        mean, std = (np.asarray(a, dtype=np.float64) for a in (mean, std))
+        if not mean.shape == std.shape == (self.height,):
+            raise ValueError(f"note head: mean and std must have shape ({self.height},)")
+        if spectra.shape != (self.n, self.rank, self.height) or envelopes.shape != (self.n, self.rank, self.frames):
+            raise ValueError(f"note head: spectra must be ({self.n}, {self.rank}, {self.height}) and envelopes "
+                             f"({self.n}, {self.rank}, {self.frames}), got {spectra.shape} and {envelopes.shape}")
+        self.set_moments(mean, std, log_eps)
+        self.spectra.copy_(torch.as_tensor(spectra)), self.envelopes.copy_(torch.as_tensor(envelopes))
+        self.log_gain.zero_()  # onsets of about 1 are notes at the dictionary's velocity
+        self.log_floor.copy_(torch.as_tensor((mean - 1.0 * std) / LOG_SCALE))  # below most bins' mean
+
+    def floor(self) -> torch.Tensor:
+        """(H,) linear-magnitude floor added to every frame."""
+        return torch.exp(LOG_SCALE * self.log_floor)
+
+    def onsets(self, x: torch.Tensor) -> torch.Tensor:
+        """Features (B, C, W) -> strike strengths (B, N, W), >= 0, at most one per note in 5 frames (and
+        ``max_strikes`` per frame)."""
+        p = self.act(x)
+        q = torch.relu(p)
+        a = torch.relu(q - F.pad(q, (1, 0))[..., :-1])
+        keep = a >= F.max_pool1d(a, self.ONSET_POOL, 1, self.ONSET_POOL // 2)
+        if 0 < self.max_strikes < self.n:
+            top = torch.topk(a * keep, self.max_strikes, dim=1).indices  # (B, max_strikes, W)
+            keep = keep & torch.zeros_like(keep).scatter_(1, top, True)
+        keep = keep.to(a.dtype)
+        return a * keep + self.LEAK * (p - p.detach())  # forward: a * keep; backward: also LEAK * dp
+
+    def levels(self, onsets: torch.Tensor) -> torch.Tensor:
+        """Strikes (B, N, W) -> their levels (B, N, W) in dictionary-note units (gain, soft cap)."""
+        a = onsets * torch.exp(LOG_SCALE * self.log_gain)[:, None]
+        if self.max_level > 0:  # soft cap: no strike louder than max_level dictionary notes
+            a = self.max_level * torch.tanh(a / self.max_level)
+        return a
+
+    def roll(self, levels: torch.Tensor) -> torch.Tensor:
+        """Levels (B, N, W) -> per-key strike levels (B, 88, W), summed over the hold lengths."""
+        b, n, w = levels.shape
+        return levels.view(b, n // N_KEYS, N_KEYS, w).sum(1)
+
+    def magnitude(self, onsets: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
+        """Strikes (B, N, W) -> linear magnitude (B, H, W), without the floor."""
+        b, _, w = onsets.shape
+        a = self.levels(onsets) if levels is None else levels
+        a = a.repeat_interleave(self.rank, dim=1)  # (B, N R, W)
+        kernel = self.envelopes.flip(-1).reshape(self.n * self.rank, 1, self.frames)
+        rings = F.conv1d(F.pad(a, (self.frames - 1, 0)), kernel, groups=self.n * self.rank)  # causal
+        return torch.einsum("bkrw,krh->bhw", rings.view(b, self.n, self.rank, w), self.spectra)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.to_image(self.magnitude(self.onsets(x)) + self.floor()[:, None])
