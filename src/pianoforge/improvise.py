@@ -241,21 +241,22 @@ def output_names(n: int, seed: int = 0, interpolate: bool = False, seed_b: int |
 def generate_to_folder(out_dir: str | Path, n: int, checkpoint: str | Path | None = None, seed: int = 0,
                        interpolate: bool = False, seed_b: int | None = None, denoise: bool = False,
                        phase: str | None = None, iterations: int | None = None, batch: int = GENERATE_BATCH,
-                       progress: bool = False) -> dict[str, Any]:
+                       progress: bool = False, generator: GanGenerator | None = None) -> dict[str, Any]:
     """What ``pianoforge generate`` does: N clips (or an N-step interpolation) as WAV + PNG in ``out_dir``.
 
     ``batch`` clips at a time are generated, written (each file atomically) and dropped, so memory does not
     grow with N (only the list of names does, ~100 B a clip); clip i is the same whatever ``batch`` is (its
     latent and its Griffin-Lim start depend on its seed only). A failure or Ctrl-C leaves the clips written
     before it and no temporary file; an interpolation's whole-sequence WAV is streamed and appears last.
-    ``progress``: a bar over the clips on stderr."""
+    ``progress``: a bar over the clips on stderr. ``generator``: already loaded from ``checkpoint`` (the CLI
+    loads it first, so that a bad checkpoint fails before the output folder is made)."""
     from tqdm import tqdm
 
     if batch < 1:
         raise ValueError(f"batch must be at least 1, got {batch}")
     t0 = time.perf_counter()
     out = check_folder(out_dir, create=True)  # a read-only or missing place fails before the generator loads
-    gen = GanGenerator.from_checkpoint(checkpoint)
+    gen = generator if generator is not None else GanGenerator.from_checkpoint(checkpoint)
     kw = {"phase": phase, "iterations": iterations}
     names = output_names(n, seed, interpolate, seed_b)
     bar = tqdm(total=n, unit="clip", desc="generate", disable=not progress, file=sys.stderr, dynamic_ncols=True)

@@ -37,7 +37,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
     import torch
 
     from pianoforge.fsutil import check_folder, check_output
-    from pianoforge.improvise import generate_to_folder, output_names
+    from pianoforge.improvise import GanGenerator, generate_to_folder, output_names
 
     if a.n < 1 or (a.interpolate and a.n < 2):
         fatal(f"-n must be at least {2 if a.interpolate else 1}{' (interpolation steps)' if a.interpolate else ''}, "
@@ -46,6 +46,9 @@ def cmd_generate(a: argparse.Namespace) -> int:
         fatal(f"--iterations must be >= 0, got {a.iterations}")
     if a.seed + a.n - 1 > cliargs.SEED_MAX:
         fatal(f"--seed {a.seed} with -n {a.n}: the seeds go past {cliargs.SEED_MAX}")
+    # the checkpoint before any output: a missing file, a perform checkpoint, non-finite weights or a config
+    # this pianoforge cannot build is one line naming the file, and nothing is made
+    gen = GanGenerator.from_checkpoint(a.checkpoint)
     out = check_folder(a.output, create=True)  # a read-only filesystem or a file in the way: one line, now
     names = output_names(a.n, a.seed, a.interpolate, a.seed_b)
     for i, name in enumerate(names):  # every WAV and PNG (an interpolation's whole-sequence WAV has no PNG)
@@ -53,7 +56,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
             check_output(out / f"{name}{ext}", force=a.force)
     if a.threads:
         torch.set_num_threads(a.threads)
-    res = generate_to_folder(out, a.n, a.checkpoint, seed=a.seed, interpolate=a.interpolate, seed_b=a.seed_b,
+    res = generate_to_folder(out, a.n, a.checkpoint, generator=gen, seed=a.seed, interpolate=a.interpolate, seed_b=a.seed_b,
                              denoise=a.denoise, phase=a.phase, iterations=a.iterations, batch=a.batch,
                              progress=not a.quiet)
     what = (f"a {a.n}-step interpolation from seed {a.seed} to {a.seed + 1 if a.seed_b is None else a.seed_b} "

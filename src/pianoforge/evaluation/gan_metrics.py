@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -224,6 +225,18 @@ def compare_sets(sets: dict[str, list[np.ndarray]], sample_rate: int, judge: boo
     return rows
 
 
+def fd_sample_warning(n_generated: int, n_real: int) -> str | None:
+    """A warning when either set has fewer clips than the feature space has dimensions: both covariances are
+    then singular and the FD is mostly sample-size bias (comparable only between evaluations at the same n)."""
+    n = min(int(n_generated), int(n_real))
+    if n >= FEATURE_DIM:
+        return None
+    which = "generated" if n_generated <= n_real else "real"
+    return (f"FD from {n} {which} clips in a {FEATURE_DIM}-d feature space: fewer clips than features, so the "
+            f"covariances are singular and the FD is mostly sample-size bias; compare it only at equal n, or "
+            f"use -n {FEATURE_DIM} or more (and a split with as many examples)")
+
+
 def _fmt(v: Any, spec: str = ".3f") -> str:
     return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, spec)
 
@@ -249,6 +262,7 @@ def report_md(result: dict[str, Any]) -> str:
                      f"{_fmt(x.get('note_density'), '.2f')} | "
                      f"{_fmt(x.get('polyphony'), '.2f')} | {_fmt(x.get('pitch_class_entropy'), '.2f')} | "
                      f"{_fmt(x.get('mean_pitch'), '.1f')} | {_fmt(x.get('silent'), '.2f')} |")
+    lines += [f"\nWarning: {w}" for w in result.get("warnings", [])]
     lines += ["", "Sample grids: `generated.png`, `real.png`; listen: `audio/`.", ""]
     return "\n".join(lines)
 
@@ -277,6 +291,9 @@ def evaluate_gan(checkpoint: str | Path | None, data: str | Path, out: str | Pat
     if len(ds) < 2:
         raise StoreError(store.root, f"split {split!r} has {len(ds)} examples; need at least 2")
     idx = np.unique(np.linspace(0, len(ds) - 1, min(n, len(ds))).round().astype(int))
+    warning = fd_sample_warning(n, len(idx))
+    if warning:  # before any clip is made
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     method = phase or gen.phase
     n_iter = gen.iterations if iterations is None else iterations
     clips = gen.generate_clips(n, seed, denoise, phase=method, iterations=n_iter)
@@ -301,7 +318,7 @@ def evaluate_gan(checkpoint: str | Path | None, data: str | Path, out: str | Pat
               "denoise": denoise, "sample_rate": gen.sample_rate, "seconds": gen.seconds, "sets": rows,
               "features": {"sr": FEATURE_SR, "n_fft": FEATURE_N_FFT, "hop": FEATURE_HOP, "n_mels": FEATURE_N_MELS,
                            "fmin": FEATURE_FMIN, "fmax": FEATURE_FMAX, "dim": FEATURE_DIM},
-              "wall_s": round(time.perf_counter() - t0, 2)}
+              "warnings": [warning] if warning else [], "wall_s": round(time.perf_counter() - t0, 2)}
     write_text_atomic(o / "metrics.json", json.dumps(result, indent=1, default=float) + "\n")
     write_text_atomic(o / "report.md", report_md(result))
     return result
