@@ -199,6 +199,19 @@ def cli_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "pianoforge.cli"]
 
 
+def run_in_process(capsys, *args) -> tuple[int, str, str]:
+    """``pianoforge ARGS`` in this process: (exit code, stdout, stderr)."""
+    from pianoforge import cli
+
+    capsys.readouterr()
+    try:
+        code = cli.main([str(a) for a in args])
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 def run_cli(*args: str | Path, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env.pop("PIANOFORGE_SOUNDFONT", None)

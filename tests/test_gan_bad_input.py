@@ -10,21 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from pianoforge import cli
+from conftest import run_in_process as run
 from pianoforge.checkpoint import read_checkpoint_meta, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "src" / "pianoforge" / "weights"
-
-
-def run(capsys, *args) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        code = cli.main([str(a) for a in args])
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def error_line(err: str) -> str:

@@ -19,24 +19,13 @@ import pytest
 import torch
 
 from conftest import run_cli, write_midi_file
-from pianoforge import cli
+from conftest import run_in_process as run
 from pianoforge.checkpoint import CheckpointError, read_checkpoint_meta, save_checkpoint
 from pianoforge.fsutil import TMP_MARK
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "src" / "pianoforge" / "weights"
 LAN = WEIGHTS / "perform-lan2018.safetensors"  # the small shipped model: fast renders
-
-
-def run(capsys, *args) -> tuple[int, str, str]:
-    """``pianoforge ARGS`` in this process: (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    try:
-        code = cli.main([str(a) for a in args])
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def one_line(code: int, err: str, *words) -> str:

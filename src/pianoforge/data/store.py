@@ -26,6 +26,7 @@ import numpy as np
 
 from pianoforge.audio.spectral import Normalizer
 from pianoforge.config import Preset
+from pianoforge.data.reserved import is_reserved
 from pianoforge.errors import StoreError
 from pianoforge.fsutil import write_text_atomic
 
@@ -110,6 +111,18 @@ class FeatureStore:
         """Piece records (``piece_id``, ``split``, ``n_frames``, ``seconds``, ...), in manifest order."""
         ps = self.manifest["pieces"]
         return [p for p in ps if split is None or p["split"] == split]
+
+    def check_trainable(self) -> None:
+        """StoreError unless a model may be trained on this store: not evaluation-only (``--allow-reserved``),
+        no reserved work among its pieces, at least one training piece. (Geometry is the trainer's check.)"""
+        if self.manifest.get("eval_only"):
+            raise StoreError(self.root, "is an evaluation-only store (built with --allow-reserved); never train on it")
+        for p in self.pieces():
+            work = p.get("provenance", {}).get("work") or p["piece_id"]
+            if is_reserved(work) or is_reserved(Path(p.get("midi") or "").name):
+                raise StoreError(self.root, f"holds reserved work {work}; it must never be trained on")
+        if not self.pieces("train"):
+            raise StoreError(self.root, "has no training pieces")
 
     def arrays(self, piece_id: str) -> PieceArrays:
         """Memory-mapped arrays of one piece (opened once per process)."""

@@ -12,7 +12,6 @@ from torch import nn
 
 from pianoforge.checkpoint import save_checkpoint
 from pianoforge.config import Preset
-from pianoforge.data.reserved import is_reserved
 from pianoforge.data.store import FeatureStore
 from pianoforge.errors import ConfigError, StoreError
 from pianoforge.models.gan import DataContext, GanModelConfig, check_geometry
@@ -50,14 +49,7 @@ def check_gan_store(store: FeatureStore, preset: Preset) -> None:
         raise StoreError(store.root, f"was built with preset {sp.name!r}, whose geometry (audio, example_seconds, "
                                      f"resize) differs from {preset.name!r}; build one with --preset {geom} "
                                      "and the same --set overrides")
-    if store.manifest.get("eval_only"):
-        raise StoreError(store.root, "is an evaluation-only store (built with --allow-reserved); never train on it")
-    for p in store.pieces():
-        work = p.get("provenance", {}).get("work") or p["piece_id"]
-        if is_reserved(work) or is_reserved(Path(p.get("midi") or "").name):
-            raise StoreError(store.root, f"holds reserved work {work}; it must never be trained on")
-    if not store.pieces("train"):
-        raise StoreError(store.root, "has no training pieces")
+    store.check_trainable()
 
 
 class RngState(nn.Module):

@@ -15,7 +15,6 @@ import torch
 from pianoforge.checkpoint import save_checkpoint
 from pianoforge.config import Preset
 from pianoforge.data.dataset import PerformExamples
-from pianoforge.data.reserved import is_reserved
 from pianoforge.data.store import FeatureStore
 from pianoforge.errors import StoreError
 from pianoforge.losses import check_losses, perform_losses
@@ -32,14 +31,7 @@ def check_store(store: FeatureStore, preset: Preset) -> None:
     if sp.audio != preset.audio or sp.score != preset.score:
         raise StoreError(store.root, f"was built with preset {sp.name!r} (audio/score geometry differs from "
                                      f"{preset.name!r}); build one with --preset {preset.name}")
-    if store.manifest.get("eval_only"):
-        raise StoreError(store.root, "is an evaluation-only store (built with --allow-reserved); never train on it")
-    for p in store.pieces():
-        work = p.get("provenance", {}).get("work") or p["piece_id"]
-        if is_reserved(work) or is_reserved(Path(p.get("midi") or "").name):
-            raise StoreError(store.root, f"holds reserved work {work}; it must never be trained on")
-    if not store.pieces("train"):
-        raise StoreError(store.root, "has no training pieces")
+    store.check_trainable()
 
 
 class PerformTask:
