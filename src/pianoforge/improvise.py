@@ -16,6 +16,16 @@ of :mod:`pianoforge.data.gan_images` is):
    quietest frames -- not from the whole signal, which would treat the music as noise.
 
 A clip's latent depends on its seed only: clip k of ``generate(n, seed)`` is ``generate(1, seed + k)``.
+
+Long clips (``generate --seconds``, :meth:`GanGenerator.long_audio`; generators that tile in time: the
+FrameGAN trunk, i.e. framegan and the shipped notegan): a clip of M windows draws M latents from its seed's
+random stream (the first is the seed's own latent, so a long clip begins as the window-long clip of its seed
+does), joins their base grids in time and runs the rest of the generator over the whole sequence
+(:meth:`~pianoforge.models.gan.frame.FrameTrunk.sample_tiled`): notes struck before a join ring on after it
+and the convolutions blend the two grids. It is computed a few windows at a time with enough windows of
+context on each side that every frame is the whole sequence's (:meth:`GanGenerator.long_images`), and the
+magnitudes stream through :class:`~pianoforge.phase.stream.PhaseStream` (one phase reconstruction over the
+whole clip, no joins in it either) into the streaming WAV writer: memory does not grow with the length.
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ import torch
 from torch import nn
 
 from pianoforge.audio.io import save_audio
-from pianoforge.audio.spectral import Normalizer
+from pianoforge.audio.spectral import Normalizer, inverse_log_magnitude
 from pianoforge.audio.stream import write_audio_stream
 from pianoforge.checkpoint import CheckpointError, load_checkpoint
 from pianoforge.config import GAN_PHASES, AudioConfig, Preset
@@ -43,6 +53,7 @@ from pianoforge.fsutil import check_folder
 from pianoforge.gan_audio import images_to_audio, logmag_to_audio
 from pianoforge.models.gan import GanModelConfig, build_generator, generate_images, sample_latent
 from pianoforge.models.gan.config import GanInferenceConfig, gan_checkpoint_config
+from pianoforge.names import GAN_MAX_SECONDS
 from pianoforge.viz import sample_grid
 
 __all__ = ["Clips", "GanGenerator", "gan_checkpoint_config", "generate_to_folder", "image_to_logmag", "logmag_to_audio", "logmag_to_image",
@@ -52,6 +63,10 @@ DEFAULT_CHECKPOINT = "gan-default.safetensors"
 PHASES = GAN_PHASES
 GENERATE_BATCH = 16
 """Clips :func:`generate_to_folder` holds at once (16 clips of 4 s at 8 kHz: a few MB, plus the model)."""
+LONG_BLOCK_TILES = 8
+"""Windows of a long clip generated together (plus the context windows on each side)."""
+PREVIEW_FRAMES = 4096
+"""A long clip's spectrogram PNG shows at most this many frames (every k-th frame beyond)."""
 NOISE_QUANTILE = 0.1
 """Noise reduction: the quietest 10 % of frames (by RMS) form the noise profile."""
 
@@ -187,6 +202,104 @@ class GanGenerator:
         seeds = [seed + i for i in range(n)]
         return self.render(torch.stack([self.latent(s) for s in seeds]), seeds, denoise, **kwargs)
 
+    # ------------------------------------------------------------------ long clips (tiled in time)
+
+    @property
+    def window_samples(self) -> int:
+        """Samples of one window-long clip (``frames * hop``)."""
+        return self.grid[1] * self.preset.audio.hop_length
+
+    @property
+    def tiles_in_time(self) -> bool:
+        """Whether this generator makes clips longer than its window (:meth:`long_audio`)."""
+        return bool(getattr(self.model, "tiles_in_time", False))
+
+    def clip_samples(self, seconds: float) -> int:
+        """Samples of a ``seconds``-long clip, checked: a ConfigError (one line) when it is not finite, shorter
+        than one frame, longer than :data:`GAN_MAX_SECONDS`, or longer than the window for a generator that
+        cannot tile in time."""
+        a = self.preset.audio
+        if not np.isfinite(seconds) or seconds <= 0:
+            raise ConfigError(None, f"clip length must be a finite number of seconds > 0, got {seconds}")
+        if seconds > GAN_MAX_SECONDS:
+            raise ConfigError(None, f"clip length {seconds:g} s is above the limit of {GAN_MAX_SECONDS:g} s")
+        n = int(round(float(seconds) * a.sample_rate))
+        if n < a.hop_length:
+            raise ConfigError(None, f"clip length {seconds:g} s is shorter than one frame "
+                                    f"({a.hop_length / a.sample_rate:g} s)")
+        if n > self.window_samples and not self.tiles_in_time:
+            raise ConfigError(None, f"arch {self.model.cfg.arch} cannot generate clips longer than its window "
+                                    f"({self.seconds:g} s), asked for {seconds:g} s")
+        return n
+
+    def tile_latents(self, seed: int, m: int) -> torch.Tensor:
+        """(m, latent_dim): the latents of a long clip's m windows, drawn one after another from the seed's
+        random stream; the first is :meth:`latent` (seed), and window j's latent does not depend on m."""
+        g = torch.Generator().manual_seed(int(seed))
+        return torch.cat([sample_latent(1, self.model.latent_dim, self.model.latent, generator=g) for _ in range(m)])
+
+    @torch.inference_mode()
+    def long_images(self, seed: int, frames: int, block_tiles: int = LONG_BLOCK_TILES) -> Iterator[torch.Tensor]:
+        """The image (H, frames) of a long clip in order, as (H, f) blocks of ``block_tiles`` windows (the last
+        cut at ``frames``), each computed with enough context windows on each side
+        (:meth:`~pianoforge.models.gan.base.GeneratorBase.time_context`) that it equals the whole sequence's
+        ``sample_tiled`` (to float rounding: the convolutions run over other lengths)."""
+        w = self.grid[1]
+        m = -(-int(frames) // w)
+        if block_tiles < 1:
+            raise ValueError(f"block_tiles must be at least 1, got {block_tiles}")
+        past, future = self.model.time_context()
+        cp, cf = -(-past // w), -(-future // w)
+        z = self.tile_latents(seed, m)
+        dev = next(self.model.parameters()).device
+        for a in range(0, m, block_tiles):
+            b = min(m, a + block_tiles)
+            lo, hi = max(0, a - cp), min(m, b + cf)
+            img = self.model.sample_tiled(z[None, lo:hi].to(dev)).float().cpu().clamp(-1.0, 1.0)[0, 0]
+            yield img[:, (a - lo) * w:(min(b * w, frames) - lo * w)]
+
+    def long_audio(self, seed: int, seconds: float, phase: str | None = None, iterations: int | None = None,
+                   preview: list[np.ndarray] | None = None) -> Iterator[np.ndarray]:
+        """A ``seconds``-long clip as float32 audio blocks (all together ``round(seconds * rate)`` samples), for
+        :func:`~pianoforge.audio.stream.write_audio_stream`. The images of :meth:`long_images` go through the
+        inverse chain block by block and one streaming phase reconstruction (:class:`PhaseStream`, seeded by
+        ``seed``). ``preview``: every :func:`preview_stride`-th frame's (bins,) natural-log magnitude is
+        appended to it (for the PNG)."""
+        from pianoforge.phase.stream import PhaseStream
+
+        n = self.clip_samples(seconds)
+        a = self.preset.audio
+        frames = -(-n // a.hop_length)
+        k = preview_stride(frames)
+        stream = PhaseStream(a, phase or self.phase, self.iterations if iterations is None else iterations,
+                             seed=int(seed))
+        t, left = 0, n
+
+        def emit(blocks: list[torch.Tensor]) -> Iterator[np.ndarray]:
+            nonlocal left
+            for y in blocks:
+                y = y.numpy().astype(np.float32)[:left]
+                left -= len(y)
+                if len(y):
+                    yield y
+
+        for img in self.long_images(seed, frames):
+            with torch.inference_mode():
+                logmag = image_to_logmag(img, self.normalizer, (self.grid[0], img.shape[-1]))  # (bins, f)
+                mag = inverse_log_magnitude(logmag, a.log_eps).T.contiguous()  # (f, bins)
+            if preview is not None:
+                preview.extend(logmag.T[(-t) % k::k].numpy())
+            t += img.shape[-1]
+            yield from emit(stream.push(mag))
+        yield from emit(stream.finish())
+
+    def generate_long(self, seed: int, seconds: float, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+        """One long clip in memory: (audio (round(seconds * rate),) float32, preview (frames / k, bins) natural-
+        log magnitude of every :func:`preview_stride`-th frame). For long clips prefer :meth:`long_audio`."""
+        preview: list[np.ndarray] = []
+        audio = np.concatenate(list(self.long_audio(seed, seconds, preview=preview, **kwargs)))
+        return audio, np.stack(preview)
+
     def interpolation_latents(self, seed_a: int, seed_b: int, steps: int) -> torch.Tensor:
         """(steps, latent_dim) from seed_a's latent to seed_b's: straight line for U[-1, 1] latents (stays in
         the box), great circle (slerp) for normal latents (keeps the typical norm)."""
@@ -207,15 +320,22 @@ class GanGenerator:
         return self.render(self.interpolation_latents(seed_a, seed_b, steps), [seed_a] * steps, denoise, **kwargs)
 
 
+def preview_stride(frames: int) -> int:
+    """Every k-th frame of a ``frames``-long clip goes into its PNG: at most :data:`PREVIEW_FRAMES` frames."""
+    return max(1, -(-int(frames) // PREVIEW_FRAMES))
+
+
 # ------------------------------------------------------------------------------------------- outputs
 
-def spectrogram_png(path: str | Path, logmag: np.ndarray, audio: AudioConfig, title: str) -> Path:
-    """One clip's (frames, bins) natural-log magnitude as a PNG (dB, like the perform figures)."""
+def spectrogram_png(path: str | Path, logmag: np.ndarray, audio: AudioConfig, title: str,
+                    frame_rate: float | None = None) -> Path:
+    """One clip's (frames, bins) natural-log magnitude as a PNG (dB, like the perform figures); ``frame_rate``:
+    of the rows given (default the STFT's; a long clip's preview keeps every k-th frame)."""
     from pianoforge.viz import _plt, plot_logmag, save_figure
 
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3))
-    plot_logmag(ax, logmag, audio, title)
+    fig, ax = plt.subplots(figsize=(6 if frame_rate is None else 12, 3))
+    plot_logmag(ax, logmag, audio, title, frame_rate=frame_rate)
     ax.set_xlabel("seconds")
     return save_figure(fig, path)
 
@@ -241,7 +361,8 @@ def output_names(n: int, seed: int = 0, interpolate: bool = False, seed_b: int |
 def generate_to_folder(out_dir: str | Path, n: int, checkpoint: str | Path | None = None, seed: int = 0,
                        interpolate: bool = False, seed_b: int | None = None, denoise: bool = False,
                        phase: str | None = None, iterations: int | None = None, batch: int = GENERATE_BATCH,
-                       progress: bool = False, generator: GanGenerator | None = None) -> dict[str, Any]:
+                       progress: bool = False, generator: GanGenerator | None = None,
+                       seconds: float | None = None) -> dict[str, Any]:
     """What ``pianoforge generate`` does: N clips (or an N-step interpolation) as WAV + PNG in ``out_dir``.
 
     ``batch`` clips at a time are generated, written (each file atomically) and dropped, so memory does not
@@ -249,17 +370,40 @@ def generate_to_folder(out_dir: str | Path, n: int, checkpoint: str | Path | Non
     latent and its Griffin-Lim start depend on its seed only). A failure or Ctrl-C leaves the clips written
     before it and no temporary file; an interpolation's whole-sequence WAV is streamed and appears last.
     ``progress``: a bar over the clips on stderr. ``generator``: already loaded from ``checkpoint`` (the CLI
-    loads it first, so that a bad checkpoint fails before the output folder is made)."""
+    loads it first, so that a bad checkpoint fails before the output folder is made).
+
+    ``seconds``: the clips' length (default: the generator's window, as without it). Shorter: the window's
+    clip cut; longer: a long clip (:meth:`GanGenerator.long_audio`, generators that tile in time), streamed
+    one clip at a time, its PNG made of every :func:`preview_stride`-th frame. Not with ``interpolate`` or
+    ``denoise``; a ConfigError before anything is written otherwise."""
     from tqdm import tqdm
 
     if batch < 1:
         raise ValueError(f"batch must be at least 1, got {batch}")
     t0 = time.perf_counter()
-    out = check_folder(out_dir, create=True)  # a read-only or missing place fails before the generator loads
     gen = generator if generator is not None else GanGenerator.from_checkpoint(checkpoint)
+    samples = gen.window_samples if seconds is None else gen.clip_samples(seconds)
+    long = samples > gen.window_samples
+    if seconds is not None and (interpolate or denoise) and samples != gen.window_samples:
+        raise ConfigError(None, f"--seconds does not apply to {'--interpolate' if interpolate else '--denoise'}")
+    out = check_folder(out_dir, create=True)  # a read-only or missing place fails before any work
     kw = {"phase": phase, "iterations": iterations}
     names = output_names(n, seed, interpolate, seed_b)
     bar = tqdm(total=n, unit="clip", desc="generate", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    clip_seconds = samples / gen.sample_rate
+    if long:
+        with bar:
+            for i, name in enumerate(names):
+                preview: list[np.ndarray] = []
+                write_audio_stream(out / f"{name}.wav", gen.long_audio(seed + i, seconds, preview=preview, **kw),
+                                   gen.sample_rate)
+                k = preview_stride(-(-samples // gen.audio_config.hop_length))
+                spectrogram_png(out / f"{name}.png", np.stack(preview), gen.audio_config,
+                                f"{name} ({clip_seconds:g} s)", frame_rate=gen.audio_config.frame_rate / k)
+                bar.update(1)
+        return {"wavs": [out / f"{name}.wav" for name in names], "sample_rate": gen.sample_rate,
+                "seconds": clip_seconds, "wall_s": time.perf_counter() - t0,
+                "checkpoint": str(checkpoint) if checkpoint else str(shipped_checkpoint())}
     z = gen.interpolation_latents(seed, seed + 1 if seed_b is None else seed_b, n) if interpolate else None
 
     def batches() -> Iterator[Clips]:
@@ -267,6 +411,10 @@ def generate_to_folder(out_dir: str | Path, n: int, checkpoint: str | Path | Non
             k = min(batch, n - i0)
             clips = (gen.render(z[i0:i0 + k], [seed] * k, denoise, **kw) if z is not None
                      else gen.generate_clips(k, seed + i0, denoise, **kw))
+            if samples < gen.window_samples:  # a shorter clip: the window's, cut
+                frames = -(-samples // gen.audio_config.hop_length)
+                clips = Clips([y[:samples] for y in clips.audio], clips.logmag[:, :frames], clips.images,
+                              clips.sample_rate)
             write_clips(clips, out, names[i0:i0 + k], gen.audio_config)
             bar.update(k)
             yield clips
@@ -277,6 +425,6 @@ def generate_to_folder(out_dir: str | Path, n: int, checkpoint: str | Path | Non
         else:
             for _ in batches():
                 pass
-    return {"wavs": [out / f"{name}.wav" for name in names], "sample_rate": gen.sample_rate, "seconds": gen.seconds,
+    return {"wavs": [out / f"{name}.wav" for name in names], "sample_rate": gen.sample_rate, "seconds": clip_seconds,
             "wall_s": time.perf_counter() - t0,
             "checkpoint": str(checkpoint) if checkpoint else str(shipped_checkpoint())}

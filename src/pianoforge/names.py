@@ -25,6 +25,10 @@ torch; numpy (refuses other checkpoints); torch."""
 GAN_PHASES: tuple[str, ...] = PHASE_METHODS
 """Phase reconstructions of generated magnitudes (a GAN predicts magnitudes only: no ``direct``)."""
 
+GAN_MAX_SECONDS = 3600.0
+"""Longest clip ``pianoforge generate --seconds`` makes (one hour; generation streams, so memory does not grow
+with it, but one clip's WAV does: 58 MB at 8 kHz)."""
+
 PRESETS_DIR = Path(__file__).resolve().with_name("presets")
 
 

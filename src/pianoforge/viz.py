@@ -43,11 +43,11 @@ def plot_roll(ax, roll: np.ndarray, frame_rate: float, title: str = "score (pian
 
 
 def plot_logmag(ax, logmag: np.ndarray, audio: AudioConfig, title: str, vmin: float | None = None,
-                vmax: float | None = None, start_s: float = 0.0):
-    """logmag: (frames, bins) natural-log magnitude, its first frame at ``start_s`` seconds; shown in dB
-    (20 log10 |X|). Returns the image (for a colorbar)."""
+                vmax: float | None = None, start_s: float = 0.0, frame_rate: float | None = None):
+    """logmag: (frames, bins) natural-log magnitude, its first frame at ``start_s`` seconds, ``frame_rate`` rows
+    per second (default ``audio.frame_rate``); shown in dB (20 log10 |X|). Returns the image (for a colorbar)."""
     db = logmag.T * (20.0 / np.log(10.0))
-    t = logmag.shape[0] / audio.frame_rate
+    t = logmag.shape[0] / (audio.frame_rate if frame_rate is None else frame_rate)
     vmax = float(np.max(db)) if vmax is None else vmax
     vmin = vmax - 90.0 if vmin is None else vmin
     im = ax.imshow(db, aspect="auto", origin="lower", cmap="magma", interpolation="nearest",

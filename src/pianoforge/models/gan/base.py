@@ -20,6 +20,7 @@ from torch import nn
 
 from pianoforge.config import AudioConfig, RenderConfig
 from pianoforge.data.gan_images import drops_nyquist
+from pianoforge.errors import ConfigError
 
 
 def rows_are_bins(size: tuple[int, int], grid: tuple[int, int]) -> bool:
@@ -88,6 +89,22 @@ class GeneratorBase(nn.Module):
 
     def init_from_data(self, context: DataContext) -> None:
         """Nothing to set from the data (heads that need it override this)."""
+
+    tiles_in_time: ClassVar[bool] = False
+    """True: :meth:`sample_tiled` makes clips longer than the window (FrameGAN's trunk: models/gan/frame.py)."""
+
+    def sample_tiled(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, M, latent_dim), M latents per clip -> (B, 1, H, M W): one clip M windows long, its latents'
+        base grids joined in time. Only generators whose layers after the first are translation-equivariant
+        in time can (:attr:`tiles_in_time`); the others raise a ConfigError."""
+        arch = getattr(getattr(self, "cfg", None), "arch", type(self).__name__)
+        raise ConfigError(None, f"arch {arch} cannot generate clips longer than its window")
+
+    def time_context(self) -> tuple[int, int]:
+        """(past, future) frames: output frame t of :meth:`sample_tiled` depends on the base grid only within
+        frames [t - past, t + future] (a bound); generators that cannot tile raise as :meth:`sample_tiled`."""
+        self.sample_tiled(torch.zeros(1, 1, self.latent_dim))
+        return (0, 0)
 
     @classmethod
     def check_geometry(cls, arch: str, size: tuple[int, int], grid: tuple[int, int]) -> str | None:

@@ -52,10 +52,54 @@ class FrameTrunk(GeneratorBase):
                        nn.BatchNorm1d(c), nn.ReLU()]
         self.net = nn.Sequential(*layers)
 
+    tiles_in_time = True
+
+    def base_features(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, latent_dim) -> the base grid (B, C, w0): dense, batch norm, ReLU (per latent)."""
+        return torch.relu(self.dense_norm(self.dense(z).view(z.shape[0], *self.base)))
+
     def features(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, latent_dim) -> the trunk's features (B, C, W)."""
-        x = torch.relu(self.dense_norm(self.dense(z).view(z.shape[0], *self.base)))
+        return self.net(self.base_features(z))
+
+    def features_tiled(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, M, latent_dim) -> features (B, C, M W) of one clip M windows long per row.
+
+        Each latent makes its base grid (C, w0) alone (:meth:`base_features`); the M grids are joined in time
+        (C, M w0) and the upsampling convolutions run over the whole sequence at once. Everything after the
+        base grid is translation-equivariant in time (nearest x2, conv k with replicate padding at the
+        sequence's two ends only, batch norm with its running statistics in eval mode, ReLU), so frames
+        farther than :meth:`trunk_context` from a join are those of that latent's own window, and the
+        convolutions blend the two grids across a join. M = 1 is :meth:`features` exactly."""
+        b, m, d = z.shape
+        c, w0 = self.base
+        x = self.base_features(z.reshape(b * m, d))  # (B M, C, w0)
+        if m > 1:
+            x = x.view(b, m, c, w0).permute(0, 2, 1, 3).reshape(b, c, m * w0)
         return self.net(x)
+
+    def trunk_context(self) -> int:
+        """Frames (either side) within which a feature frame depends on the base grid: the kernels' reach at
+        each resolution, ``(k // 2) (2**n - 1)``, plus one base frame (the nearest upsampling's rounding)."""
+        n = len(self.net) // 4
+        return (self.cfg.kernel // 2) * (2**n - 1) + 2**n
+
+    def head_image(self, x: torch.Tensor) -> torch.Tensor:
+        """Features (B, C, T) -> image (B, 1, H, T): the generator's head (per subclass)."""
+        raise NotImplementedError
+
+    def head_context(self) -> tuple[int, int]:
+        """(past, future) frames the head reaches in time."""
+        return (0, 0)
+
+    def sample_tiled(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, M, latent_dim) -> image (B, 1, H, M W): :meth:`features_tiled`, then the head over the whole
+        sequence (NoteGAN: notes struck near a join ring on across it)."""
+        return self.head_image(self.features_tiled(z))
+
+    def time_context(self) -> tuple[int, int]:
+        past, future = self.head_context()
+        return past + self.trunk_context(), future + self.trunk_context()
 
 
 class FrameGenerator(FrameTrunk):
@@ -77,11 +121,16 @@ class FrameGenerator(FrameTrunk):
         if self.head is not None:
             self.head.init_from_data(context.mean, context.std, context.row_hz, context.log_eps)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.features(z)
+    def head_image(self, x: torch.Tensor) -> torch.Tensor:
         if self.head is not None:
             return self.head(x)
         return torch.tanh(self.out(x)).unsqueeze(1)
+
+    def head_context(self) -> tuple[int, int]:
+        return (0, 0) if self.head is not None else (1, 1)  # harmonic: per frame; direct: conv k=3
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.head_image(self.features(z))
 
 
 class FrameCritic(nn.Module):

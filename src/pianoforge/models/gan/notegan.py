@@ -58,6 +58,15 @@ class NoteGenerator(FrameTrunk):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(z))
 
+    def head_image(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x)
+
+    def head_context(self) -> tuple[int, int]:
+        """A note rings ``frames`` frames after its strike (causal), a strike looks one frame back (the rise)
+        and ``ONSET_POOL // 2`` frames either side (one strike per note in the pool)."""
+        pool = NoteHead.ONSET_POOL // 2
+        return (self.head.frames - 1 + 1 + pool, pool)
+
     def forward_with_roll(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z -> (image (B, 1, H, W), per-key strike levels (B, 88, W)): the score it plays, for the note
         critic (models/gan/note_critic.py)."""

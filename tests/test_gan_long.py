@@ -1,0 +1,145 @@
+"""Issue 19 item 2: clips longer than the generator's window (``generate --seconds``), tiled in time.
+
+The FrameGAN trunk's layers after its dense base grid are translation-equivariant in time, so a long clip
+joins the base grids of several latents and runs the rest over the whole sequence
+(``FrameTrunk.sample_tiled``). These tests pin what that promises: one window is the plain clip exactly,
+frames away from a join are the plain window of their latent, blocks computed with context equal the
+whole sequence, and the CLI writes clips of the asked length and refuses bad lengths in one line.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from conftest import run_in_process as run
+from pianoforge.errors import ConfigError
+from pianoforge.improvise import GanGenerator
+
+
+@pytest.fixture(scope="module")
+def gen() -> GanGenerator:
+    return GanGenerator.from_checkpoint()
+
+
+def _latents(gen: GanGenerator, seeds) -> torch.Tensor:
+    return torch.stack([gen.latent(s) for s in seeds])
+
+
+@torch.inference_mode()
+def test_one_tile_is_the_plain_window_exactly(gen):
+    m = gen.model
+    z = _latents(gen, [3, 4])
+    assert torch.equal(m.sample_tiled(z[:, None]), m(z))
+    assert torch.equal(m.features_tiled(z[:, None]), m.features(z))
+
+
+@torch.inference_mode()
+def test_frames_away_from_the_joins_are_their_own_window(gen):
+    """Features of the middle window of three, beyond the trunk's reach from both joins, are that latent's
+    plain features; so are its strikes (which also look +-3 frames around)."""
+    m, w = gen.model, gen.grid[1]
+    z = _latents(gen, [0, 1, 2])
+    ctx = m.trunk_context()
+    assert 0 < ctx < w // 2
+    tiled = m.features_tiled(z[None])[0]
+    assert tiled.shape == (m.cfg.channels, 3 * w)
+    plain = m.features(z)
+    mid = slice(w + ctx, 2 * w - ctx)
+    np.testing.assert_allclose(tiled[:, mid], plain[1][:, ctx:w - ctx], atol=1e-4)
+    # at the join they are not (the convolutions blend the two grids)
+    assert (tiled[:, w:w + 2] - plain[1][:, :2]).abs().max() > 1e-2
+    head = m.head
+    s_tiled = head.onsets(tiled[None])[0]
+    s_plain = head.onsets(plain[1:2])[0]
+    inner = slice(ctx + 3, w - ctx - 3)
+    torch.testing.assert_close(s_tiled[:, w + inner.start:w + inner.stop], s_plain[:, inner], atol=1e-4, rtol=0)
+
+
+@torch.inference_mode()
+def test_a_long_clip_begins_as_its_seed_window(gen):
+    """The first window's latent is the seed's own: a 2-window clip strikes what the plain clip strikes up to
+    the trunk's reach before the join, and its image there is the plain image (no ring comes from later)."""
+    m, w = gen.model, gen.grid[1]
+    z = gen.tile_latents(7, 2)
+    assert torch.equal(z[0], gen.latent(7))
+    ctx = m.trunk_context() + 3
+    long = m.sample_tiled(z[None])
+    plain = m(z[:1])
+    np.testing.assert_allclose(long[..., :w - ctx], plain[..., :w - ctx], atol=1e-4)
+    s_long = m.head.onsets(m.features_tiled(z[None]))[0, :, :w - ctx]
+    s_plain = m.head.onsets(m.features(z[:1]))[0, :, :w - ctx]
+    torch.testing.assert_close(s_long, s_plain, atol=1e-4, rtol=0)
+    # later windows do not change earlier ones: window j's latent does not depend on the clip's length
+    assert torch.equal(gen.tile_latents(7, 5)[:2], z)
+
+
+@torch.inference_mode()
+def test_blocks_with_context_equal_the_whole_sequence(gen):
+    w = gen.grid[1]
+    frames = 4 * w - 37
+    whole = gen.model.sample_tiled(gen.tile_latents(5, 4)[None]).clamp(-1, 1)[0, 0, :, :frames]
+    for block_tiles in (1, 3):
+        blocks = list(gen.long_images(5, frames, block_tiles=block_tiles))
+        assert [b.shape[-1] for b in blocks][:-1] == [block_tiles * w] * (len(blocks) - 1)
+        np.testing.assert_allclose(torch.cat(blocks, dim=-1), whole, atol=1e-4)
+
+
+@pytest.mark.parametrize("seconds", [10.0, 5.0011])
+def test_long_audio_has_the_asked_length(gen, seconds):
+    audio, preview = gen.generate_long(2, seconds, iterations=2)
+    assert audio.dtype == np.float32 and len(audio) == round(seconds * gen.sample_rate)
+    assert np.isfinite(audio).all() and np.abs(audio).max() > 1e-3
+    frames = math.ceil(len(audio) / gen.audio_config.hop_length)
+    assert preview.shape == (frames, gen.grid[0])
+
+
+def test_bad_lengths_and_archs_are_config_errors(gen):
+    for bad in (0.0, -1.0, float("nan"), float("inf"), 1e9, 0.001):
+        with pytest.raises(ConfigError):
+            gen.clip_samples(bad)
+    from pianoforge.models.gan import GanModelConfig, build_generator
+
+    dc = build_generator(GanModelConfig.from_dict({"arch": "dcgan"}), (128, 256))
+    with pytest.raises(ConfigError, match="arch dcgan cannot generate clips longer than its window"):
+        dc.sample_tiled(torch.zeros(1, 2, dc.latent_dim))
+    other = GanGenerator(dc, gen.preset, gen.normalizer, (128, 256), gen.grid)
+    assert other.clip_samples(2.0) == 2 * gen.sample_rate  # shorter than the window: fine
+    with pytest.raises(ConfigError, match="cannot generate clips longer than its window"):
+        other.clip_samples(10.0)
+
+
+def test_cli_seconds_writes_clips_of_that_length(tmp_path, capsys):
+    out = tmp_path / "clips"
+    code, stdout, err = run(capsys, "generate", "-n", "2", "--seed", "4", "--seconds", "10", "--iterations", "2",
+                            "-q", "-o", out)
+    assert code == 0, err
+    for s in (4, 5):
+        info = sf.info(str(out / f"clip-seed{s}.wav"))
+        assert (info.frames, info.samplerate) == (80000, 8000)
+        assert (out / f"clip-seed{s}.png").stat().st_size > 0
+    assert "10 s each" in stdout
+    code, _, err = run(capsys, "generate", "-n", "1", "--seconds", "1.5", "--iterations", "2", "-q", "-o",
+                       tmp_path / "short")
+    assert code == 0, err
+    assert sf.info(str(tmp_path / "short" / "clip-seed0.wav")).frames == 12000
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--seconds", "0"], ["--seconds", "0"]), (["--seconds", "-2"], ["--seconds"]),
+    (["--seconds", "nan"], ["--seconds", "finite"]), (["--seconds", "inf"], ["--seconds"]),
+    (["--seconds", "ten"], ["--seconds"]), (["--seconds", "1e6"], ["--seconds", "3600"]),
+    (["--seconds", "0.001"], ["shorter than one frame"]),
+    (["--seconds", "10", "--interpolate", "-n", "3"], ["--seconds", "--interpolate"]),
+    (["--seconds", "10", "--denoise"], ["--seconds", "--denoise"]),
+])
+def test_cli_refuses_bad_seconds_in_one_line(tmp_path, capsys, args, words):
+    code, stdout, err = run(capsys, "generate", "-o", tmp_path / "clips", *args)
+    lines = [ln for ln in err.strip().splitlines() if "error:" in ln]
+    assert code == 2 and stdout == "" and len(lines) == 1 and "Traceback" not in err, err
+    assert all(w in lines[0] for w in words), lines[0]
+    assert not (tmp_path / "clips").exists()
