@@ -12,7 +12,7 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "pianoforge"
 EXPERIMENT_MODULES = {"experiments.py", "gan_experiment.py"}
 
 LAYER = {  # lowest first
-    "errors": 0, "fsutil": 0, "config": 0, "budget": 0, "cliargs": 0, "names": 0,
+    "errors": 0, "fsutil": 0, "native": 0, "config": 0, "budget": 0, "cliargs": 0, "names": 0,
     "audio": 1, "midi": 1,
     "data": 2, "models": 2, "viz": 2,
     "losses": 3, "adversarial": 3, "gan_losses": 3, "gan_audio": 3, "phase": 3, "checkpoint": 3,

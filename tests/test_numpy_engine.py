@@ -74,6 +74,33 @@ def test_erf_and_floor_match_torch():
     assert np.max(np.abs(notes_numpy.gelu(x) - g)) < 2e-6
 
 
+def test_c_bias_gelu_is_the_numpy_gelu_and_c_overlap_add_the_numpy_one():
+    """pianoforge/native: pf_bias_gelu is bit-identical to gelu(h + bias) (same float32 operations, vectorized);
+    pf_ola (window, overlap-add, envelope in one pass) equals the numpy steps to float rounding."""
+    from pianoforge import native
+    from pianoforge.phase.npstream import Frames
+
+    if native.library() is None:
+        pytest.skip("no C compiler: the numpy paths are used")
+    rng = np.random.default_rng(3)
+    h = (rng.standard_normal((257, 67)) * 4).astype(np.float32)  # beyond the erf clamp at |x / sqrt 2| = 4
+    h[0, :3] = [0.0, -0.0, 40.0]
+    bias = rng.standard_normal(67).astype(np.float32)
+    ref = notes_numpy.gelu(h + bias)
+    out = notes_numpy.bias_gelu(h.copy(), bias)
+    assert out.dtype == np.float32 and np.array_equal(out, ref)
+    cfg = load_preset("default").audio
+    eng = Frames(cfg, 53)
+    spec = (rng.standard_normal((2, 53, cfg.n_bins)) + 1j * rng.standard_normal((2, 53, cfg.n_bins))).astype(np.complex64)
+    import scipy.fft as sfft
+
+    fr = sfft.irfft(spec, n=cfg.n_fft, axis=-1) * eng.win
+    ref = eng._ola(fr) * eng.inv_env
+    got = eng.synth(spec)
+    assert got.shape == ref.shape and np.abs(got - ref).max() <= 1e-6 * np.abs(ref).max()
+    assert not np.array_equal(got, np.zeros_like(got))
+
+
 def test_which_checkpoints_run_on_numpy():
     engines = {name: PerformRenderer.from_checkpoint(shipped_checkpoint(name)).engine
                for name in ("perform-default.safetensors", "perform-default-v1.safetensors",

@@ -222,11 +222,11 @@ def test_log_spectral_distance(cfg, piano):
 
 
 def test_c_kernels_equal_the_numba_kernels(cfg):
-    """phase/native.py: the C PGHI is bit-identical to the numba kernel (whole plane and continued from a carried
+    """pianoforge/native: the C PGHI is bit-identical to the numba kernel (whole plane and continued from a carried
     frame); the fused Griffin-Lim projection agrees to float rounding (numba compiles it with fastmath)."""
     import math
 
-    from pianoforge.phase import native
+    from pianoforge import native
     from pianoforge.phase.engine import jit
     from pianoforge.phase.griffinlim import _project_py
     from pianoforge.phase.pghi import _pghi_integrate_py, gamma_of, integrate, log_floor
@@ -260,7 +260,7 @@ def test_phase_methods_run_without_importing_numba():
     import sys
 
     code = ("import sys, torch; import pianoforge.phase as P; from pianoforge.config import load_preset; "
-            "from pianoforge.phase import native; cfg = load_preset('default').audio; "
+            "from pianoforge import native; cfg = load_preset('default').audio; "
             "[P.reconstruct(torch.rand(cfg.n_bins, 40), cfg, m, 2) for m in P.PHASE_METHODS]; "
             "print(native.library() is not None, 'numba' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

@@ -235,7 +235,9 @@ def render_batch(a: argparse.Namespace) -> int:
 
     def prepare():
         from pianoforge.inference import PerformRenderer
+        from pianoforge.native import reuse_freed_memory
 
+        reuse_freed_memory()  # the streamed blocks reuse freed memory, not fresh zero-filled pages
         r = PerformRenderer.from_checkpoint(a.checkpoint, engine=a.engine)
         if a.threads and r.engine == "torch":
             import torch

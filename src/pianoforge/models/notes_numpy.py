@@ -8,7 +8,7 @@ it operation by operation, in float32):
 - the sounding (batch, frame, key) rows and their note features, from the note-state channels;
 - the excitation MLP ``Linear -> GELU -> Linear -> GELU -> Linear``, clamped to [-30, 15]; GELU is the exact
   erf form (``nn.GELU()``'s default), erf by the rational approximation that Eigen and XLA use for float32
-  (:func:`erf`, within 2e-7 of ``math.erf``);
+  (:func:`erf`, within 2e-7 of ``math.erf``), bias + GELU in C where a compiler is found (:func:`bias_gelu`);
 - the power ``sum_k sum_r exp(2 g) T[k, r] + gain * table(age)`` (each row's templates and its two table
   anchors, linearly interpolated in strike age), gathered row by row and summed into its frame;
 - ``log(sqrt(P + FLOOR) + eps)``, then the model's output normalization ``(logmag - mean) / std``.
@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from pianoforge import native
 from pianoforge.config import N_KEYS, NOTE_AGE_S, NOTE_RELEASE_S, AudioConfig
 from pianoforge.models.perform_config import PerformModelConfig
 
@@ -64,6 +65,20 @@ def gelu(x: np.ndarray) -> np.ndarray:
     e *= np.float32(0.5)
     e *= x
     return e
+
+
+def bias_gelu(h: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """``gelu(h + bias)`` for (rows, cols) float32 ``h`` (overwritten) and (cols,) ``bias``: the C kernel
+    (:mod:`pianoforge.native`, the same float32 operations, so bit-identical, and ~15x faster: numpy makes a pass
+    over the array per operation), or :func:`gelu` where no C compiler was found."""
+    lib = native.library()
+    if lib is None or h.dtype != np.float32 or not h.flags.c_contiguous or h.ndim != 2:
+        return gelu(h + bias)
+    b = np.ascontiguousarray(bias, dtype=np.float32)
+    if b.shape != (h.shape[1],):
+        raise ValueError(f"bias_gelu: bias must have shape ({h.shape[1]},), got {b.shape}")
+    lib.pf_bias_gelu(h.ctypes.data, b.ctypes.data, h.shape[0], h.shape[1])
+    return h
 
 
 def qualifies(model: dict[str, Any]) -> bool:
@@ -158,8 +173,8 @@ class NumpyNotesModel:
     def _mlp(self, x: np.ndarray) -> np.ndarray:
         """(rows, n_in) -> (rows, rank [+ 1]) clamped log-amplitudes."""
         (w0, b0), (w1, b1), (w2, b2) = self.layers
-        h = gelu(x @ w0 + b0)
-        h = gelu(h @ w1 + b1)
+        h = bias_gelu(x @ w0, b0)
+        h = bias_gelu(h @ w1, b1)
         return np.clip(h @ w2 + b2, np.float32(-30.0), np.float32(15.0))
 
     def _table(self, a_c: np.ndarray, key: np.ndarray, gain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -208,7 +223,7 @@ class NumpyNotesModel:
             nf = min(FRAMES_PER_CHUNK, n_frames - f0)
             pos = (frame[c0:c1, None] - f0) * len(active) + local[cols]
             w = np.bincount(pos.ravel(), weights.ravel(), minlength=nf * len(active)).astype(f32)
-            out[f0:f0 + nf] = w.reshape(nf, len(active)) @ self.bank[active]
+            np.matmul(w.reshape(nf, len(active)), self.bank[active], out=out[f0:f0 + nf])
         return out.reshape(b, t, -1)
 
     def __call__(self, score: np.ndarray) -> np.ndarray:

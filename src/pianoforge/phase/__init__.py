@@ -18,7 +18,7 @@ of ``frames * hop_length`` samples, shape ``(samples,)`` or ``(batch, samples)``
 - :mod:`~pianoforge.phase.metrics`: :func:`spectral_convergence`, :func:`log_spectral_distance`;
 - :mod:`~pianoforge.phase.npstream`: :class:`~pianoforge.phase.npstream.NumpyPhaseStream`, the streaming
   ``pghi+gl`` / ``pghi`` / ``zero`` on numpy and scipy.fft with the C kernels, no torch (the numpy engine's);
-- :mod:`~pianoforge.phase.params` (constants), :mod:`~pianoforge.phase.native` (the C kernels): torch-free.
+- :mod:`~pianoforge.phase.params` (constants), :mod:`pianoforge.native` (the C kernels): torch-free.
 
 The names below are imported lazily (on first use), so that ``import pianoforge.phase.npstream`` does not
 import torch.

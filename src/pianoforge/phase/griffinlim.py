@@ -10,8 +10,8 @@ import math
 import numpy as np
 import torch
 
+from pianoforge import native
 from pianoforge.config import AudioConfig
-from pianoforge.phase import native
 from pianoforge.phase.engine import Frames, fit_length, flat, jit, polar, real_mag, unbatch
 from pianoforge.phase.pghi import PGHI_TOL, pghi_frames
 

@@ -1,7 +1,7 @@
 """Streaming phase reconstruction without torch: :class:`NumpyPhaseStream` is :class:`pianoforge.phase.stream.
 PhaseStream` for ``pghi+gl``, ``pghi`` and ``zero`` on numpy arrays, with scipy.fft for the FFTs (numpy's
 forward real FFT is ~3x slower than torch's here; scipy's is as fast) and the same C kernels
-(:mod:`pianoforge.phase.native`: PGHI integration, Griffin-Lim projection). It is what the numpy engine
+(:mod:`pianoforge.native`: PGHI integration, Griffin-Lim projection). It is what the numpy engine
 (:mod:`pianoforge.models.notes_numpy`) renders with, so that a render imports no torch.
 
 Same algorithm, block layout and look-ahead as the torch stream (that module's docstring explains why the
@@ -19,8 +19,8 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.lib.stride_tricks import sliding_window_view
 
+from pianoforge import native
 from pianoforge.config import AudioConfig
-from pianoforge.phase import native
 from pianoforge.phase.params import (
     BLOCK_FRAMES,
     PGHI_BLOCK,
@@ -54,6 +54,21 @@ def polar(mag: np.ndarray, phase: np.ndarray) -> np.ndarray:
     out.real = mag * np.cos(phase)
     out.imag = mag * np.sin(phase)
     return out
+
+
+_FRAMES: dict[tuple[AudioConfig, int], Frames] = {}
+
+
+def frames_for(cfg: AudioConfig, frames: int) -> Frames:
+    """A :class:`Frames` of ``frames`` (kept: a stream's blocks share two or three lengths, and the window
+    envelope costs an overlap-add of ``frames`` windows to make)."""
+    key = (cfg, int(frames))
+    eng = _FRAMES.get(key)
+    if eng is None:
+        if len(_FRAMES) >= 16:
+            _FRAMES.clear()
+        eng = _FRAMES[key] = Frames(cfg, frames)
+    return eng
 
 
 class Frames:
@@ -93,6 +108,13 @@ class Frames:
     def synth(self, spec: np.ndarray) -> np.ndarray:
         """(batch, frames, bins) complex -> (batch, size) buffer holding the inverse STFT at ``off``."""
         fr = sfft.irfft(spec, n=self.n_fft, axis=-1)
+        lib = native.library()
+        b, k, n = fr.shape
+        if lib is not None and fr.dtype == np.float32 and fr.flags.c_contiguous and self.size >= (k - 1) * self.hop + n:
+            y = np.zeros((b, self.size), np.float32)  # window, overlap-add and envelope in one C pass
+            lib.pf_ola(fr.ctypes.data, self.win.ctypes.data, self.inv_env.ctypes.data, b, k, n, self.hop, self.size,
+                       y.ctypes.data)
+            return y
         fr *= self.win
         y = self._ola(fr)
         y *= self.inv_env
@@ -116,7 +138,7 @@ def iterate(mt: np.ndarray, a: np.ndarray, cfg: AudioConfig, n_iter: int, moment
     """``n_iter`` fast Griffin-Lim iterations from ``a`` ((batch, frames, bins) complex64, modified in place)
     for the magnitude ``mt``; returns the (batch, frames * hop) audio (``griffinlim.iterate``)."""
     lib = native.library()
-    eng = Frames(cfg, mt.shape[1])
+    eng = frames_for(cfg, mt.shape[1])
     alpha = float(np.float32(momentum / (1.0 + momentum)))
     prev: np.ndarray | None = None
     mf = _flat(np.ascontiguousarray(mt, dtype=np.float32))
@@ -228,7 +250,7 @@ class NumpyPhaseStream:
         hi = stop + self.ctx if end is None else min(end, stop + self.ctx)
         a = self.init[lo - self.m0:hi - self.m0][None].copy()
         if self.n_iter == 0:
-            eng = Frames(self.cfg, hi - lo)
+            eng = frames_for(self.cfg, hi - lo)
             y = eng.audio(eng.synth(a))[0]
         else:
             y = iterate(self.mag[lo - self.m0:hi - self.m0][None], a, self.cfg, self.n_iter, self.momentum)[0]

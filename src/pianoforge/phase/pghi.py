@@ -14,9 +14,9 @@ import math
 import numpy as np
 import torch
 
+from pianoforge import native
 from pianoforge.audio import spectral
 from pianoforge.config import AudioConfig
-from pianoforge.phase import native
 from pianoforge.phase.engine import jit, polar, real_mag, unbatch
 from pianoforge.phase.params import HANN_GAMMA, PGHI_BLOCK, PGHI_LEVELS, PGHI_TOL, STREAM_TOL, gamma_of
 
