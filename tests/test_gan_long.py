@@ -40,39 +40,41 @@ def test_one_tile_is_the_plain_window_exactly(gen):
 
 @torch.inference_mode()
 def test_frames_away_from_the_joins_are_their_own_window(gen):
-    """Features of the middle window of three, beyond the trunk's reach from both joins, are that latent's
-    plain features; so are its strikes (which also look +-3 frames around)."""
+    """Features of the middle window of three, beyond the trunk's reach from both crossfades, are that
+    latent's plain features; so are its strikes (which also look +-3 frames around)."""
     m, w = gen.model, gen.grid[1]
+    s, fade = m.tile_stride(), m.tile_overlap() * (w // m.base[1])
+    assert (s, fade) == (192, 64) and m.tiled_frames(3) == 2 * s + w
     z = _latents(gen, [0, 1, 2])
     ctx = m.trunk_context()
-    assert 0 < ctx < w // 2
+    assert 0 < ctx < (w - 2 * fade) // 2
     tiled = m.features_tiled(z[None])[0]
-    assert tiled.shape == (m.cfg.channels, 3 * w)
+    assert tiled.shape == (m.cfg.channels, 2 * s + w)
     plain = m.features(z)
-    mid = slice(w + ctx, 2 * w - ctx)
-    np.testing.assert_allclose(tiled[:, mid], plain[1][:, ctx:w - ctx], atol=1e-4)
-    # at the join they are not (the convolutions blend the two grids)
-    assert (tiled[:, w:w + 2] - plain[1][:, :2]).abs().max() > 1e-2
+    inner = slice(fade + ctx, w - fade - ctx)  # window 1's frames away from both crossfades
+    np.testing.assert_allclose(tiled[:, s + inner.start:s + inner.stop], plain[1][:, inner], atol=1e-4)
+    # in a crossfade they are not (the grids are mixed there)
+    assert (tiled[:, s + 8:s + 16] - plain[1][:, 8:16]).abs().max() > 1e-2
     head = m.head
     s_tiled = head.onsets(tiled[None])[0]
     s_plain = head.onsets(plain[1:2])[0]
-    inner = slice(ctx + 3, w - ctx - 3)
-    torch.testing.assert_close(s_tiled[:, w + inner.start:w + inner.stop], s_plain[:, inner], atol=1e-4, rtol=0)
+    inner = slice(inner.start + 3, inner.stop - 3)
+    torch.testing.assert_close(s_tiled[:, s + inner.start:s + inner.stop], s_plain[:, inner], atol=1e-4, rtol=0)
 
 
 @torch.inference_mode()
 def test_a_long_clip_begins_as_its_seed_window(gen):
     """The first window's latent is the seed's own: a 2-window clip strikes what the plain clip strikes up to
-    the trunk's reach before the join, and its image there is the plain image (no ring comes from later)."""
-    m, w = gen.model, gen.grid[1]
+    the trunk's reach before the first crossfade, and its image there is the plain image (rings are causal)."""
+    m = gen.model
     z = gen.tile_latents(7, 2)
     assert torch.equal(z[0], gen.latent(7))
-    ctx = m.trunk_context() + 3
+    until = m.tile_stride() - m.trunk_context() - 3
     long = m.sample_tiled(z[None])
     plain = m(z[:1])
-    np.testing.assert_allclose(long[..., :w - ctx], plain[..., :w - ctx], atol=1e-4)
-    s_long = m.head.onsets(m.features_tiled(z[None]))[0, :, :w - ctx]
-    s_plain = m.head.onsets(m.features(z[:1]))[0, :, :w - ctx]
+    np.testing.assert_allclose(long[..., :until], plain[..., :until], atol=1e-4)
+    s_long = m.head.onsets(m.features_tiled(z[None]))[0, :, :until]
+    s_plain = m.head.onsets(m.features(z[:1]))[0, :, :until]
     torch.testing.assert_close(s_long, s_plain, atol=1e-4, rtol=0)
     # later windows do not change earlier ones: window j's latent does not depend on the clip's length
     assert torch.equal(gen.tile_latents(7, 5)[:2], z)
@@ -80,12 +82,14 @@ def test_a_long_clip_begins_as_its_seed_window(gen):
 
 @torch.inference_mode()
 def test_blocks_with_context_equal_the_whole_sequence(gen):
-    w = gen.grid[1]
-    frames = 4 * w - 37
-    whole = gen.model.sample_tiled(gen.tile_latents(5, 4)[None]).clamp(-1, 1)[0, 0, :, :frames]
-    for block_tiles in (1, 3):
+    m = gen.model
+    frames = m.tiled_frames(6) - 37
+    assert gen.windows_for(frames) == 6 and gen.windows_for(m.tiled_frames(6)) == 6
+    assert gen.windows_for(gen.grid[1]) == 1 and gen.windows_for(gen.grid[1] + 1) == 2
+    whole = m.sample_tiled(gen.tile_latents(5, 6)[None]).clamp(-1, 1)[0, 0, :, :frames]
+    for block_tiles in (1, 2, 4):
         blocks = list(gen.long_images(5, frames, block_tiles=block_tiles))
-        assert [b.shape[-1] for b in blocks][:-1] == [block_tiles * w] * (len(blocks) - 1)
+        assert [b.shape[-1] for b in blocks][:-1] == [block_tiles * m.tile_stride()] * (len(blocks) - 1)
         np.testing.assert_allclose(torch.cat(blocks, dim=-1), whole, atol=1e-4)
 
 

@@ -20,7 +20,8 @@ A clip's latent depends on its seed only: clip k of ``generate(n, seed)`` is ``g
 Long clips (``generate --seconds``, :meth:`GanGenerator.long_audio`; generators that tile in time: the
 FrameGAN trunk, i.e. framegan and the shipped notegan): a clip of M windows draws M latents from its seed's
 random stream (the first is the seed's own latent, so a long clip begins as the window-long clip of its seed
-does), joins their base grids in time and runs the rest of the generator over the whole sequence
+does), joins their base grids in time (neighbours crossfaded over a quarter of a grid, so a new window starts
+every 3.072 s for the shipped generator) and runs the rest of the generator over the whole sequence
 (:meth:`~pianoforge.models.gan.frame.FrameTrunk.sample_tiled`): notes struck before a join ring on after it
 and the convolutions blend the two grids. It is computed a few windows at a time with enough windows of
 context on each side that every frame is the whole sequence's (:meth:`GanGenerator.long_images`), and the
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -238,25 +239,34 @@ class GanGenerator:
         g = torch.Generator().manual_seed(int(seed))
         return torch.cat([sample_latent(1, self.model.latent_dim, self.model.latent, generator=g) for _ in range(m)])
 
+    def windows_for(self, frames: int) -> int:
+        """Windows (latents) of a long clip of ``frames`` frames: the fewest whose
+        :meth:`~pianoforge.models.gan.frame.FrameTrunk.tiled_frames` reach it."""
+        w, s = self.grid[1], self.model.tile_stride()
+        return 1 + max(0, -(-(int(frames) - w) // s))
+
     @torch.inference_mode()
     def long_images(self, seed: int, frames: int, block_tiles: int = LONG_BLOCK_TILES) -> Iterator[torch.Tensor]:
-        """The image (H, frames) of a long clip in order, as (H, f) blocks of ``block_tiles`` windows (the last
-        cut at ``frames``), each computed with enough context windows on each side
-        (:meth:`~pianoforge.models.gan.base.GeneratorBase.time_context`) that it equals the whole sequence's
-        ``sample_tiled`` (to float rounding: the convolutions run over other lengths)."""
-        w = self.grid[1]
-        m = -(-int(frames) // w)
+        """The image (H, frames) of a long clip in order, as (H, f) blocks: the frames from window a's start to
+        window a + ``block_tiles``'s (the last block cut at ``frames``), each computed from its windows plus
+        enough context windows on each side (:meth:`~pianoforge.models.gan.base.GeneratorBase.time_context`,
+        and the crossfade a block's first window lacks) that it equals ``sample_tiled`` of the whole clip (to
+        float rounding: the convolutions run over other lengths)."""
         if block_tiles < 1:
             raise ValueError(f"block_tiles must be at least 1, got {block_tiles}")
-        past, future = self.model.time_context()
-        cp, cf = -(-past // w), -(-future // w)
+        model = self.model
+        m, s = self.windows_for(frames), model.tile_stride()
+        fade = model.tile_overlap() * (self.grid[1] // model.base[1])  # output frames of one crossfade
+        past, future = model.time_context()
+        cp, cf = -(-(past + fade) // s), -(-future // s)
         z = self.tile_latents(seed, m)
-        dev = next(self.model.parameters()).device
+        dev = next(model.parameters()).device
         for a in range(0, m, block_tiles):
             b = min(m, a + block_tiles)
             lo, hi = max(0, a - cp), min(m, b + cf)
-            img = self.model.sample_tiled(z[None, lo:hi].to(dev)).float().cpu().clamp(-1.0, 1.0)[0, 0]
-            yield img[:, (a - lo) * w:(min(b * w, frames) - lo * w)]
+            img = model.sample_tiled(z[None, lo:hi].to(dev), lo, m).float().cpu().clamp(-1.0, 1.0)[0, 0]
+            stop = frames if b == m else b * s
+            yield img[:, (a - lo) * s:stop - lo * s]
 
     def long_audio(self, seed: int, seconds: float, phase: str | None = None, iterations: int | None = None,
                    preview: list[np.ndarray] | None = None) -> Iterator[np.ndarray]:
@@ -265,12 +275,21 @@ class GanGenerator:
         inverse chain block by block and one streaming phase reconstruction (:class:`PhaseStream`, seeded by
         ``seed``). ``preview``: every :func:`preview_stride`-th frame's (bins,) natural-log magnitude is
         appended to it (for the PNG)."""
+        n = self.clip_samples(seconds)
+        frames = -(-n // self.preset.audio.hop_length)
+        return self.images_audio(self.long_images(seed, frames), n, seed, phase, iterations, preview)
+
+    def images_audio(self, images: Iterable[torch.Tensor], samples: int, seed: int = 0, phase: str | None = None,
+                     iterations: int | None = None, preview: list[np.ndarray] | None = None) -> Iterator[np.ndarray]:
+        """(H, f) image blocks of one clip, in order -> its float32 audio blocks, ``samples`` in all (the blocks
+        must hold ``ceil(samples / hop)`` frames): the inverse chain per block, one streaming phase
+        reconstruction over the whole clip (:class:`~pianoforge.phase.stream.PhaseStream`, seeded by
+        ``seed``); ``preview`` as in :meth:`long_audio`."""
         from pianoforge.phase.stream import PhaseStream
 
-        n = self.clip_samples(seconds)
         a = self.preset.audio
-        frames = -(-n // a.hop_length)
-        k = preview_stride(frames)
+        n = int(samples)
+        k = preview_stride(-(-n // a.hop_length))
         stream = PhaseStream(a, phase or self.phase, self.iterations if iterations is None else iterations,
                              seed=int(seed))
         t, left = 0, n
@@ -283,7 +302,7 @@ class GanGenerator:
                 if len(y):
                     yield y
 
-        for img in self.long_images(seed, frames):
+        for img in images:
             with torch.inference_mode():
                 logmag = image_to_logmag(img, self.normalizer, (self.grid[0], img.shape[-1]))  # (bins, f)
                 mag = inverse_log_magnitude(logmag, a.log_eps).T.contiguous()  # (f, bins)

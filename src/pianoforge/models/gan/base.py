@@ -4,7 +4,9 @@ A generator maps z (B, latent_dim) -> image (B, 1, H, W) in [-1, 1] (``data/gan_
 follows :class:`Generator`: ``latent_dim`` and ``latent`` ("uniform" U[-1, 1] or "normal" N(0, 1)),
 ``sample(z, noise_mode)`` (StyleGAN's noise inputs; the others ignore it), ``init_from_data(context)``
 (called once on a fresh generator before training; a checkpoint restores what it set) and
-``check_geometry(size, grid)`` (a ConfigError for an image the model cannot make, before any work).
+``check_geometry(size, grid)`` (a ConfigError for an image the model cannot make, before any work), and for
+clips longer than the window ``tiles_in_time``, ``sample_tiled(z (B, M, latent_dim))`` and ``time_context()``
+(the FrameGAN trunk's; the others raise "arch X cannot generate clips longer than its window").
 :class:`GeneratorBase` gives the defaults (no data needed, any geometry its layout accepts), so the trainer
 asks every generator the same questions instead of testing its type.
 """
@@ -93,9 +95,9 @@ class GeneratorBase(nn.Module):
     tiles_in_time: ClassVar[bool] = False
     """True: :meth:`sample_tiled` makes clips longer than the window (FrameGAN's trunk: models/gan/frame.py)."""
 
-    def sample_tiled(self, z: torch.Tensor) -> torch.Tensor:
-        """z (B, M, latent_dim), M latents per clip -> (B, 1, H, M W): one clip M windows long, its latents'
-        base grids joined in time. Only generators whose layers after the first are translation-equivariant
+    def sample_tiled(self, z: torch.Tensor, first: int = 0, total: int | None = None) -> torch.Tensor:
+        """z (B, M, latent_dim), M latents per clip -> (B, 1, H, T): one clip M windows long, its latents'
+        base grids joined in time (``first``, ``total``: z is windows first.. of a clip of total). Only generators whose layers after the first are translation-equivariant
         in time can (:attr:`tiles_in_time`); the others raise a ConfigError."""
         arch = getattr(getattr(self, "cfg", None), "arch", type(self).__name__)
         raise ConfigError(None, f"arch {arch} cannot generate clips longer than its window")

@@ -20,6 +20,12 @@ Shapes (``n = n_layers``, ``w0 = W / 2**n``, ``C = channels``):
 Heads: :class:`FrameGenerator` ends in a conv k=3 from ``C`` to H bins and tanh, or, with the
 experimental ``model.harmonic`` section, in :class:`~pianoforge.models.gan.experimental.HarmonicHead`.
 NoteGAN (models/gan/notegan.py) is the same :class:`FrameTrunk` with its own note head and this critic.
+
+Long clips (:meth:`FrameTrunk.sample_tiled`, ``generate --seconds``): z (B, M, latent_dim) -> M base grids
+joined in time, neighbours crossfaded over a quarter of the grid (B, C, (M - 1) (w0 - w0 // 4) + w0) -> the same
+stages and head over the whole sequence -> (B, 1, H, :meth:`FrameTrunk.tiled_frames`). Every layer
+after the dense one is translation-equivariant in time, so nothing is trained for it and M = 1 is the plain
+forward exactly; :meth:`FrameTrunk.time_context` bounds how far in time a frame depends on the base grid.
 """
 
 from __future__ import annotations
@@ -62,21 +68,56 @@ class FrameTrunk(GeneratorBase):
         """z (B, latent_dim) -> the trunk's features (B, C, W)."""
         return self.net(self.base_features(z))
 
-    def features_tiled(self, z: torch.Tensor) -> torch.Tensor:
-        """z (B, M, latent_dim) -> features (B, C, M W) of one clip M windows long per row.
+    TILE_OVERLAP = 0.25
+    """Share of the base grid two neighbouring windows of a long clip crossfade over (w0 // 4 base frames: 4
+    of 16, 64 output frames, for the shipped generator). Measured (docs/improvise.md, "Long clips"): end to
+    end (0) the frame-to-frame change of the log-magnitude rises 40 % above its level elsewhere within 16
+    frames of a join; with a quarter it stays within 13 %, the noise of the measure."""
 
-        Each latent makes its base grid (C, w0) alone (:meth:`base_features`); the M grids are joined in time
-        (C, M w0) and the upsampling convolutions run over the whole sequence at once. Everything after the
-        base grid is translation-equivariant in time (nearest x2, conv k with replicate padding at the
-        sequence's two ends only, batch norm with its running statistics in eval mode, ReLU), so frames
-        farther than :meth:`trunk_context` from a join are those of that latent's own window, and the
-        convolutions blend the two grids across a join. M = 1 is :meth:`features` exactly."""
+    def tile_overlap(self) -> int:
+        """Base frames two neighbouring windows of a long clip share (crossfaded)."""
+        return int(self.base[1] * self.TILE_OVERLAP)
+
+    def tile_stride(self) -> int:
+        """Output frames from one window's start to the next one's in a long clip: ``(w0 - overlap) 2**n``."""
+        w0 = self.base[1]
+        return (w0 - self.tile_overlap()) * (self.size[1] // w0)
+
+    def tiled_frames(self, m: int) -> int:
+        """Output frames of a long clip of ``m`` windows: ``(m - 1) stride + W``."""
+        return (int(m) - 1) * self.tile_stride() + self.size[1]
+
+    def features_tiled(self, z: torch.Tensor, first: int = 0, total: int | None = None) -> torch.Tensor:
+        """z (B, M, latent_dim) -> features (B, C, :meth:`tiled_frames` (M)) of one clip M windows long per row.
+
+        Each latent makes its base grid (C, w0) alone (:meth:`base_features`); window j's grid starts at base
+        frame ``j (w0 - r)``, r = :meth:`tile_overlap`, and two neighbours crossfade linearly over the r base
+        frames they share (weights (i + 0.5) / r and their complements: they sum to 1); then the upsampling
+        convolutions run over the whole sequence at once. Everything after the base grid is
+        translation-equivariant in time (nearest x2, conv k with replicate padding at the sequence's two ends
+        only, batch norm with its running statistics in eval mode, ReLU), so frames farther than
+        :meth:`trunk_context` from a crossfade are those of that latent's own window, and the convolutions
+        blend the grids across it. M = 1 is :meth:`features` exactly.
+
+        ``first``, ``total``: z holds windows ``first .. first + M - 1`` of a clip of ``total`` windows (default:
+        the whole clip), so a block of a long clip fades in and out where the whole clip does."""
         b, m, d = z.shape
         c, w0 = self.base
-        x = self.base_features(z.reshape(b * m, d))  # (B M, C, w0)
-        if m > 1:
-            x = x.view(b, m, c, w0).permute(0, 2, 1, 3).reshape(b, c, m * w0)
-        return self.net(x)
+        total = first + m if total is None else int(total)
+        x = self.base_features(z.reshape(b * m, d)).view(b, m, c, w0)  # (B, M, C, w0)
+        r, step = self.tile_overlap(), w0 - self.tile_overlap()
+        if m == 1 and (r == 0 or total == 1):
+            return self.net(x[:, 0])
+        ramp = (torch.arange(r, dtype=x.dtype, device=x.device) + 0.5) / max(r, 1)
+        seq = x.new_zeros(b, c, (m - 1) * step + w0)
+        for j in range(m):
+            g = x[:, j]
+            if r and first + j > 0:
+                g = torch.cat([g[..., :r] * ramp, g[..., r:]], dim=-1)
+            if r and first + j < total - 1:
+                g = torch.cat([g[..., :w0 - r], g[..., w0 - r:] * (1 - ramp)], dim=-1)
+            seq[..., j * step:j * step + w0] += g
+        return self.net(seq)
 
     def trunk_context(self) -> int:
         """Frames (either side) within which a feature frame depends on the base grid: the kernels' reach at
@@ -92,10 +133,10 @@ class FrameTrunk(GeneratorBase):
         """(past, future) frames the head reaches in time."""
         return (0, 0)
 
-    def sample_tiled(self, z: torch.Tensor) -> torch.Tensor:
-        """z (B, M, latent_dim) -> image (B, 1, H, M W): :meth:`features_tiled`, then the head over the whole
-        sequence (NoteGAN: notes struck near a join ring on across it)."""
-        return self.head_image(self.features_tiled(z))
+    def sample_tiled(self, z: torch.Tensor, first: int = 0, total: int | None = None) -> torch.Tensor:
+        """z (B, M, latent_dim) -> image (B, 1, H, :meth:`tiled_frames` (M)): :meth:`features_tiled`, then the
+        head over the whole sequence (NoteGAN: notes struck before a join ring on across it)."""
+        return self.head_image(self.features_tiled(z, first, total))
 
     def time_context(self) -> tuple[int, int]:
         past, future = self.head_context()
