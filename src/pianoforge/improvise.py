@@ -307,7 +307,7 @@ class GanGenerator:
                 logmag = image_to_logmag(img, self.normalizer, (self.grid[0], img.shape[-1]))  # (bins, f)
                 mag = inverse_log_magnitude(logmag, a.log_eps).T.contiguous()  # (f, bins)
             if preview is not None:
-                preview.extend(logmag.T[(-t) % k::k].numpy())
+                preview.extend(logmag.T[(-t) % k::k].numpy().copy())  # a copy: not views of the block
             t += img.shape[-1]
             yield from emit(stream.push(mag))
         yield from emit(stream.finish())

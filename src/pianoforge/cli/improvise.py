@@ -15,7 +15,7 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
                                     "N-step latent interpolation from seed S to seed S+1 (or --seed-b). Seeded and "
                                     "reproducible. Default generator: the shipped one. --seconds makes clips "
                                     "longer than the generator's window (framegan, notegan): the windows' latents "
-                                    "tile in time and the generator runs over the whole clip, so there is no join.")
+                                    "tile in time (crossfaded) and the generator runs over the whole clip: no seam at the joins.")
     gn.add_argument("--checkpoint", help="GAN generator (.safetensors); default: the shipped gan-default")
     gn.add_argument("-n", "--n", type=cliargs.positive_int, default=4, help="clips, or interpolation steps (default 4)")
     gn.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
