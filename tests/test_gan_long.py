@@ -147,3 +147,28 @@ def test_cli_refuses_bad_seconds_in_one_line(tmp_path, capsys, args, words):
     assert code == 2 and stdout == "" and len(lines) == 1 and "Traceback" not in err, err
     assert all(w in lines[0] for w in words), lines[0]
     assert not (tmp_path / "clips").exists()
+
+
+@torch.inference_mode()
+def test_framegan_tiles_too(gen):
+    """The plain FrameGAN head (conv k=3 + tanh) on the same trunk: one window is its forward, blocks with
+    context equal the whole clip (random weights, eval mode)."""
+    from pianoforge.models.gan import GanModelConfig, build_generator
+
+    torch.manual_seed(0)
+    fg = build_generator(GanModelConfig.from_dict({"arch": "framegan"}), (256, 256)).eval()
+    assert fg.tiles_in_time and fg.time_context() == (47, 47)
+    z = torch.randn(2, fg.latent_dim)
+    assert torch.equal(fg.sample_tiled(z[:, None]), fg(z))
+    other = GanGenerator(fg, gen.preset, gen.normalizer, (256, 256), gen.grid)
+    frames = fg.tiled_frames(4) - 5
+    whole = fg.sample_tiled(other.tile_latents(1, 4)[None]).clamp(-1, 1)[0, 0, :, :frames]
+    np.testing.assert_allclose(torch.cat(list(other.long_images(1, frames, block_tiles=1)), dim=-1), whole, atol=1e-4)
+
+
+def test_cli_seconds_of_the_window_is_plain_generate(tmp_path, capsys):
+    """--seconds equal to the window takes the plain path: the same bytes as without it."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run(capsys, "generate", "-n", "1", "--iterations", "2", "-q", "-o", a)[0] == 0
+    assert run(capsys, "generate", "-n", "1", "--iterations", "2", "-q", "-o", b, "--seconds", "4.096")[0] == 0
+    assert (a / "clip-seed0.wav").read_bytes() == (b / "clip-seed0.wav").read_bytes()
