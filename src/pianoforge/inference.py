@@ -6,7 +6,7 @@ buffers and the full preset live inside it). Rendering:
 1. score -> frame encoding (T, channels), T = frames up to the last event + the release tail, made block
    by block from the note list (:class:`pianoforge.midi.blocks.BlockEncoder`, equal to ``encode``);
 2. windowed inference: windows of ``chunk_seconds`` overlapping by ``overlap_seconds``, run
-   :data:`STREAM_CHUNKS` at a time, linearly cross-faded in the model's output space (no seams);
+   :data:`STREAM_FRAMES` frames of windows at a time, linearly cross-faded in the model's output space (no seams);
 3. output -> magnitude (or complex / waveform) -> streaming phase reconstruction
    (:class:`pianoforge.phase.PhaseStream`) -> audio of exactly T * hop samples, starting at the score's
    t = 0 (sample-aligned with the FluidSynth reference of the same MIDI);
@@ -56,8 +56,10 @@ if TYPE_CHECKING:
 DEFAULT_CHECKPOINT = "perform-default.safetensors"
 PHASES = INFERENCE_PHASES
 
-STREAM_CHUNKS = 8
-"""Network windows run as one batch while streaming (8 x 4 s windows, 3 s apart: ~24 s of audio a batch)."""
+STREAM_FRAMES = 2048
+"""Frames of network windows run as one batch while streaming: ``max(1, STREAM_FRAMES // window)`` windows
+(8 x 4 s windows of the dense default, 4 x 8 s windows of the notes head: ~32 s of audio a batch; more only
+grows the working set: the batch, its output and the phase stream's pending blocks)."""
 KEEP_SECONDS = 600.0
 """``render_midi`` with a WAV path also returns the arrays for pieces up to this long (10 min: ~120 MB)."""
 
@@ -180,9 +182,10 @@ class PerformRenderer:
             return self.model(torch.from_numpy(batch)).numpy()
 
     def _outputs(self, source: Callable[[int, int], np.ndarray], t: int, chunk_frames: int | None = None,
-                 overlap_frames: int | None = None, group: int = STREAM_CHUNKS) -> Iterator[np.ndarray]:
+                 overlap_frames: int | None = None, group: int | None = None) -> Iterator[np.ndarray]:
         """:meth:`outputs` as float32 arrays, whatever the engine."""
         starts, w, weights = self.chunk_plan(t, chunk_frames, overlap_frames)
+        group = max(1, STREAM_FRAMES // w) if group is None else group
         if weights is None:
             yield self._run(np.ascontiguousarray(source(0, t), dtype=np.float32)[None])[0]
             return
@@ -208,12 +211,12 @@ class PerformRenderer:
             out, norm, f0 = out[final:], norm[final:], f0 + final
 
     def outputs(self, source: Callable[[int, int], np.ndarray], t: int, chunk_frames: int | None = None,
-                overlap_frames: int | None = None, group: int = STREAM_CHUNKS) -> Iterator[Any]:
+                overlap_frames: int | None = None, group: int | None = None) -> Iterator[Any]:
         """Raw model output, block by block in order, for a ``t``-frame encoding read through
         ``source(a, b) -> (b - a, channels)`` (the frames ``[a, b)``). Yields (frames_i, D) blocks (torch
         tensors on the torch engine, float32 arrays on the numpy engine) that together cover ``[0, t)``;
-        ``group`` windows of :meth:`chunk_plan` run as one batch, so memory is bounded by ``group`` windows
-        whatever ``t`` is (one pass: the whole encoding at once)."""
+        ``group`` windows of :meth:`chunk_plan` (default ``STREAM_FRAMES // window``) run as one batch, so memory is
+        bounded by ``group`` windows whatever ``t`` is (one pass: the whole encoding at once)."""
         blocks = self._outputs(source, t, chunk_frames, overlap_frames, group)
         if self.engine == "numpy":
             yield from blocks

@@ -1,4 +1,5 @@
-"""A small typed piano score loaded from MIDI with pretty_midi.
+"""A small typed piano score loaded from MIDI (by :mod:`pianoforge.midi.smf`, which reads what pretty_midi would,
+or by pretty_midi itself for the files that reader leaves to it).
 
 Times are seconds (tempo changes resolved by pretty_midi), pitches MIDI numbers 21..108, velocities
 1..127. Sustain pedal (CC64 >= 64 = down) is kept as a list of (start, end) intervals.
@@ -7,6 +8,7 @@ Times are seconds (tempo changes resolved by pretty_midi), pitches MIDI numbers 
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -133,11 +135,10 @@ def load_score(path: str | Path | Score | pretty_midi.PrettyMIDI, tracks: Sequen
     missing, non-MIDI, corrupt, truncated, empty, note-less or drum-only files, and for a selection that
     keeps no track.
     """
-    import pretty_midi  # lazy: heavy import
-
     if isinstance(path, Score):
         return path
-    if isinstance(path, pretty_midi.PrettyMIDI):
+    pm_module = sys.modules.get("pretty_midi")  # not imported yet: no PrettyMIDI object can exist
+    if pm_module is not None and isinstance(path, pm_module.PrettyMIDI):
         return score_from_pretty_midi(path, "<PrettyMIDI>", tracks, programs)
     p = Path(path)
     if not p.exists():
@@ -145,13 +146,21 @@ def load_score(path: str | Path | Score | pretty_midi.PrettyMIDI, tracks: Sequen
     if p.is_dir():
         raise ScoreError(p, "is a folder, not a MIDI file")
     try:
-        head = p.open("rb").read(4)
+        data = p.read_bytes()
     except OSError as e:
         raise ScoreError(p, f"unreadable ({e.strerror or e})") from e
+    head = data[:4]
     if not head:
         raise ScoreError(p, "empty file")
     if head != b"MThd" and head != b"RIFF":
         raise ScoreError(p, "not a MIDI file (no MThd header)")
+    from pianoforge.midi.smf import read_smf
+
+    smf = read_smf(data)  # the lean reader (midi/smf.py); None: pretty_midi decides
+    if smf is not None:
+        return score_from_pretty_midi(smf, p, tracks, programs)  # type: ignore[arg-type]  # same attributes
+    import pretty_midi  # lazy: heavy import, only for the files midi/smf.py leaves to it
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

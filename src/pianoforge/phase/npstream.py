@@ -30,6 +30,9 @@ from pianoforge.phase.params import (
     gamma_of,
 )
 
+RUN_ROWS = 512
+"""Rows of one PGHI kernel call (a multiple of ``PGHI_BLOCK``): ~6 MB of work arrays at 513 bins."""
+
 METHODS = ("pghi+gl", "pghi", "zero")
 """The phase methods :class:`NumpyPhaseStream` runs."""
 
@@ -166,6 +169,16 @@ class PghiStream:
         self.done = 0
 
     def _run(self, n: int, lookahead: bool) -> np.ndarray:
+        """Integrate the next ``n`` pending rows, :data:`RUN_ROWS` at a time (the kernel's work arrays are ~22
+        bytes per cell of the rows it is given; the result does not depend on the split, as it does not on
+        the blocks pushed: each call continues from the carried row)."""
+        out = []
+        for c0 in range(0, n, RUN_ROWS):
+            m = min(RUN_ROWS, n - c0)
+            out.append(self._run_rows(m, lookahead or c0 + m < n))
+        return out[0] if len(out) == 1 else np.concatenate(out)
+
+    def _run_rows(self, n: int, lookahead: bool) -> np.ndarray:
         rows = self.pending[:n + 1] if lookahead else self.pending[:n]
         first = 0
         if self.prev is not None:
