@@ -56,10 +56,11 @@ if TYPE_CHECKING:
 DEFAULT_CHECKPOINT = "perform-default.safetensors"
 PHASES = INFERENCE_PHASES
 
-STREAM_FRAMES = 2048
+STREAM_FRAMES = 1024
 """Frames of network windows run as one batch while streaming: ``max(1, STREAM_FRAMES // window)`` windows
-(8 x 4 s windows of the dense default, 4 x 8 s windows of the notes head: ~32 s of audio a batch; more only
-grows the working set: the batch, its output and the phase stream's pending blocks)."""
+(4 x 4 s windows of the dense default, 2 x 8 s windows of the notes head: ~16 s of audio a batch, one phase
+block; more only grows the working set, the batch, its output and the phase stream's pending frames: peak RSS
+of a long render 243 MB at 2048, 157 MB at 1024, docs/perform.md)."""
 KEEP_SECONDS = 600.0
 """``render_midi`` with a WAV path also returns the arrays for pieces up to this long (10 min: ~120 MB)."""
 
@@ -344,7 +345,7 @@ class PerformRenderer:
 
     def stream(self, score: Score | str | Path | PrettyMIDI, phase: str | None = None, iterations: int | None = None,
                sample_rate: int | None = None) -> Iterator[np.ndarray]:
-        """Render a score (or MIDI path) as an iterator of float32 audio blocks (about 33 s each at the
+        """Render a score (or MIDI path) as an iterator of float32 audio blocks (about 16 s each at the
         default preset), with memory independent of the piece's length: encoding, network and phase run
         block by block with bounded look-ahead (docs/perform.md, "Streaming"). Their concatenation equals
         :meth:`render_score`'s audio. Bad arguments raise ValueError before the first block."""

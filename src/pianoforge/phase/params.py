@@ -27,8 +27,10 @@ below ``STREAM_TOL * reference`` keep phase 0. The reference is the largest poss
 audio (:func:`full_scale`); piano renders peak 10-25 dB below it, so the floor sits about 100 dB under the
 piece's own peak, as ``PGHI_TOL`` puts it for the whole plane."""
 
-BLOCK_FRAMES = 2048
-"""Frames of audio a streaming block produces (a multiple of the PGHI block)."""
+BLOCK_FRAMES = 1024
+"""Frames of audio a streaming block produces (a multiple of the PGHI block). 1024 (~16 s at the default
+preset) rather than 2048: a long render's peak RSS 157 instead of 243 MB, for 2 x 24 context frames of
+Griffin-Lim per 1024 (4.7 % of its work instead of 2.3 %)."""
 
 
 def context_frames(cfg: AudioConfig, n_iter: int) -> int:

@@ -14,7 +14,7 @@ Two facts make it exact rather than approximately seamless:
   initial phase, give the interior of the block exactly as the whole piece would: :class:`PhaseStream` runs
   overlapping blocks and keeps only each block's interior audio (no cross-fade; nothing to blend).
 
-Memory: a block of ``block_frames`` (default 2048, ~33 s at 62.5 frames/s) plus twice the context, whatever
+Memory: a block of ``block_frames`` (default 1024, ~16 s at 62.5 frames/s) plus twice the context, whatever
 the piece's length. Look-ahead: the context (24 frames at 4 iterations of the default preset, 0.4 s) plus one
 PGHI block of 16 frames.
 """
