@@ -101,6 +101,28 @@ def test_c_bias_gelu_is_the_numpy_gelu_and_c_overlap_add_the_numpy_one():
     assert not np.array_equal(got, np.zeros_like(got))
 
 
+def test_the_notes_head_does_not_read_the_envelopes():
+    """The numpy renderer encodes without the envelope channels (BlockEncoder(envelopes=False)); that is only
+    right if the head's output does not depend on them, on the shipped default and on a random model."""
+    from pianoforge.midi.blocks import BlockEncoder
+    from pianoforge.midi.encoding import envelope_slices
+
+    r = PerformRenderer.from_checkpoint(None, engine="numpy")
+    assert r.model.reads_envelopes is False
+    score = load_score(shipped_checkpoint("perform-default.safetensors").parents[1] / "examples" / "etude.mid")
+    a, cfg = r.preset.audio, r.preset.score
+    t = r.n_frames(score)
+    full = BlockEncoder(score, cfg, a.frame_rate, t).block(0, t)
+    lean = BlockEncoder(score, cfg, a.frame_rate, t, envelopes=False).block(0, t)
+    env = envelope_slices(cfg)
+    assert env is not None and full[:, env[0]].any() and not lean[:, env[0]].any()  # they differ there only
+    assert np.array_equal(np.delete(full, np.r_[env[0], env[1]], axis=1), np.delete(lean, np.r_[env[0], env[1]], axis=1))
+    noisy = lean.copy()
+    noisy[:, env[0]] = np.random.default_rng(0).random(noisy[:, env[0]].shape)
+    assert np.array_equal(r.model(full[None]), r.model(lean[None])) and np.array_equal(r.model(noisy[None]),
+                                                                                      r.model(lean[None]))
+
+
 def test_which_checkpoints_run_on_numpy():
     engines = {name: PerformRenderer.from_checkpoint(shipped_checkpoint(name)).engine
                for name in ("perform-default.safetensors", "perform-default-v1.safetensors",

@@ -321,7 +321,8 @@ class PerformRenderer:
 
         a = self.preset.audio
         t = self.n_frames(score)
-        enc = BlockEncoder(score, self.preset.score, a.frame_rate, t)
+        enc = BlockEncoder(score, self.preset.score, a.frame_rate, t,
+                           envelopes=getattr(self.model, "reads_envelopes", True))
         kw = {} if self.block_frames is None else {"block_frames": self.block_frames}
         if method in npstream.METHODS and npstream.available():
             ps: Any = npstream.NumpyPhaseStream(a, method, n_iter, **kw)

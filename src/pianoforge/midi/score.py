@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -69,15 +70,18 @@ class Score:
         by_pitch: dict[int, list[float]] = {}
         for n in self.notes:
             by_pitch.setdefault(n.pitch, []).append(n.start)
+        for v in by_pitch.values():
+            v.sort()
         out = []
         for n in self.notes:
             end = n.end
             i = int(np.searchsorted(starts, n.end, side="right")) - 1
             if i >= 0 and self.pedal[i][0] <= n.end < self.pedal[i][1]:
                 end = self.pedal[i][1]
-                later = [s for s in by_pitch[n.pitch] if s > n.start]
-                if later:
-                    end = min(end, max(n.end, min(later)))
+                same = by_pitch[n.pitch]
+                j = bisect_right(same, n.start)  # the key's next strike: its first start after this one
+                if j < len(same):
+                    end = min(end, max(n.end, same[j]))
             out.append(replace(n, end=end))
         return replace(self, notes=tuple(out))
 

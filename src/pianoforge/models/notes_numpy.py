@@ -93,6 +93,9 @@ class NumpyNotesModel:
     normalization. Built by :meth:`from_tensors` from the checkpoint's tensors (numpy) and sections."""
 
     carries_phase = False
+    reads_envelopes = False
+    """The head reads the onset, velocity and note-state channels only: the renderer may leave the envelope
+    channels at 0 (``BlockEncoder(envelopes=False)``)."""
 
     def __init__(self, cfg: PerformModelConfig, audio: AudioConfig, tensors: dict[str, np.ndarray]) -> None:
         if not qualifies(cfg.to_dict()):
