@@ -39,6 +39,16 @@ def test_one_tile_is_the_plain_window_exactly(gen):
 
 
 @torch.inference_mode()
+def test_base_mean_is_the_expected_base_grid(gen):
+    """The closed-form expected base grid (the crossfade's mean) matches 4096 sampled latents' mean."""
+    m = gen.model
+    z = torch.randn(4096, m.latent_dim, generator=torch.Generator().manual_seed(1))
+    mu, emp = m.base_mean(), m.base_features(z).mean(0)
+    assert mu.shape == emp.shape == m.base
+    assert (mu - emp).abs().mean() < 0.03 * mu.mean() and (mu - emp).abs().max() < 0.1
+
+
+@torch.inference_mode()
 def test_frames_away_from_the_joins_are_their_own_window(gen):
     """Features of the middle window of three, beyond the trunk's reach from both crossfades, are that
     latent's plain features; so are its strikes (which also look +-3 frames around)."""
