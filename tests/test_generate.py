@@ -50,7 +50,7 @@ def test_a_failure_mid_way_keeps_the_finished_clips_and_no_temporaries(tmp_path,
             raise error("boom")
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(improvise, "spectrogram_png", png)
+    monkeypatch.setattr(improvise.outputs, "spectrogram_png", png)  # where generate_to_folder looks it up
     out = tmp_path / "gen"
     with pytest.raises(error):
         generate_to_folder(out, 6, seed=0, batch=3, iterations=1)

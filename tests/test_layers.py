@@ -25,11 +25,20 @@ def _unit(path: Path) -> str:
     return path.relative_to(PKG).parts[0].removesuffix(".py")
 
 
+def _module(path: Path, node: ast.ImportFrom) -> str | None:
+    """The absolute module of ``from X import ...`` in ``path`` (a relative ``from ..x import`` resolved)."""
+    if not node.level:
+        return node.module
+    package = ["pianoforge", *path.relative_to(PKG).parent.parts]
+    return ".".join(package[:len(package) - (node.level - 1)] + ([node.module] if node.module else []))
+
+
 def _imports(path: Path) -> set[str]:
     out = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pianoforge"):
-            parts = node.module.split(".")
+        module = _module(path, node) if isinstance(node, ast.ImportFrom) else None
+        if module and module.startswith("pianoforge"):
+            parts = module.split(".")
             if len(parts) > 1:
                 out.add(parts[1])
             else:  # from pianoforge import x
@@ -59,9 +68,18 @@ def test_no_module_imports_a_higher_layer():
     assert not bad, bad
 
 
+def _files(unit: str) -> list[Path]:
+    """The files of a top-level unit: ``unit.py``, or every .py of the package ``unit/``."""
+    module = PKG / f"{unit}.py"
+    files = [module] if module.is_file() else sorted((PKG / unit).rglob("*.py"))
+    assert files, f"no module or package named {unit}"
+    return files
+
+
 def test_inference_never_imports_training():
-    for name in ("inference.py", "improvise.py"):
-        assert "training" not in _imports(PKG / name), name
+    for unit in ("inference", "improvise"):
+        for p in _files(unit):
+            assert "training" not in _imports(p), p.relative_to(PKG)
     for p in (PKG / "evaluation").glob("*.py"):
         if p.name not in EXPERIMENT_MODULES:  # experiments train models on purpose
             assert "training" not in _imports(p), p.name
