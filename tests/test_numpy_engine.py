@@ -26,6 +26,7 @@ LOG_FLOOR = math.log(1e-5)
 LOGMAG_TOL = 2e-3  # above the log floor
 LOGMAG_TOL_LOUD = 5e-4  # where log|X| > -6
 AUDIO_TOL = 1e-4  # absolute, full scale 1.0
+V3 = "perform-default-v3.safetensors"  # the neural notes head (shipped default before the sampler)
 
 
 def _random_score(seed: int, seconds: float = 12.0):
@@ -107,9 +108,9 @@ def test_the_notes_head_does_not_read_the_envelopes():
     from pianoforge.midi.blocks import BlockEncoder
     from pianoforge.midi.encoding import envelope_slices
 
-    r = PerformRenderer.from_checkpoint(None, engine="numpy")
+    r = PerformRenderer.from_checkpoint(shipped_checkpoint(V3), engine="numpy")
     assert r.model.reads_envelopes is False
-    score = load_score(shipped_checkpoint("perform-default.safetensors").parents[1] / "examples" / "etude.mid")
+    score = load_score(shipped_checkpoint(V3).parents[1] / "examples" / "etude.mid")
     a, cfg = r.preset.audio, r.preset.score
     t = r.n_frames(score)
     full = BlockEncoder(score, cfg, a.frame_rate, t).block(0, t)
@@ -125,11 +126,11 @@ def test_the_notes_head_does_not_read_the_envelopes():
 
 def test_which_checkpoints_run_on_numpy():
     engines = {name: PerformRenderer.from_checkpoint(shipped_checkpoint(name)).engine
-               for name in ("perform-default.safetensors", "perform-default-v1.safetensors",
+               for name in ("perform-default.safetensors", V3, "perform-default-v1.safetensors",
                             "perform-lan2018.safetensors")}
-    assert engines == {"perform-default.safetensors": "numpy", "perform-default-v1.safetensors": "torch",
+    assert engines == {"perform-default.safetensors": "numpy", V3: "numpy", "perform-default-v1.safetensors": "torch",
                        "perform-lan2018.safetensors": "torch"}
-    assert PerformRenderer.from_checkpoint(engine="torch").engine == "torch"
+    assert PerformRenderer.from_checkpoint(shipped_checkpoint(V3), engine="torch").engine == "torch"
     assert not notes_numpy.qualifies({"head": "notes", "note_residual": True})
     from pianoforge.checkpoint import CheckpointError
 
@@ -137,10 +138,11 @@ def test_which_checkpoints_run_on_numpy():
         PerformRenderer.from_checkpoint(shipped_checkpoint("perform-default-v1.safetensors"), engine="numpy")
 
 
-def test_shipped_default_numpy_equals_torch_on_the_etude():
+def test_shipped_notes_head_numpy_equals_torch_on_the_etude():
     from pianoforge.demo import example_score
 
-    rn, rt = PerformRenderer.from_checkpoint(), PerformRenderer.from_checkpoint(engine="torch")
+    rn = PerformRenderer.from_checkpoint(shipped_checkpoint(V3))
+    rt = PerformRenderer.from_checkpoint(shipped_checkpoint(V3), engine="torch")
     score = load_score(example_score())
     a, b = rn.render_score(score), rt.render_score(score)
     worst, loud = _compare(a.logmag, b.logmag)
@@ -227,7 +229,7 @@ def test_a_render_imports_no_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "MODULES 0 False False" in out and "numpy engine" in out, out
     assert wav.stat().st_size > 100_000
-    code = code.replace("'1']", "'1', '--engine', 'torch', '--force']")
+    code = code.replace("'1']", f"'1', '--engine', 'torch', '--force', '--checkpoint', {str(shipped_checkpoint(V3))!r}]")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "MODULES 0 True" in out and "torch engine" in out, out
 

@@ -82,8 +82,9 @@ def _renderer(kind: str):
     from pianoforge.inference import PerformRenderer, shipped_checkpoint
     from pianoforge.models.perform import build_perform_model
 
-    if kind in ("shipped", "shipped-numpy"):  # the shipped default on the torch engine, and on the numpy one
-        return PerformRenderer.from_checkpoint(shipped_checkpoint(), engine="numpy" if kind == "shipped-numpy" else "torch")
+    if kind in ("shipped", "shipped-numpy"):  # the shipped notes head on the torch engine, and on the numpy one
+        return PerformRenderer.from_checkpoint(shipped_checkpoint("perform-default-v3.safetensors"),
+                                               engine="numpy" if kind == "shipped-numpy" else "torch")
     torch.manual_seed(0)
     if kind == "notesynth":
         preset = load_preset("notesynth")

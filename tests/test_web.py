@@ -46,6 +46,11 @@ def wait(c: TestClient, job: dict, timeout: float = 120) -> dict:
     return job
 
 
+def shipped_id(c: TestClient, stem: str) -> str:
+    """The page's id of the shipped checkpoint ``stem`` (e.g. perform-default-v3)."""
+    return next(e["id"] for e in c.get("/api/options").json()["checkpoints"] if e["label"] == f"shipped: {stem}")
+
+
 def upload(c: TestClient, path: Path, **query) -> tuple[int, dict]:
     r = c.post("/api/perform", params={"name": path.name, **query}, content=path.read_bytes())
     return r.status_code, r.json()
@@ -68,7 +73,8 @@ def test_good_midi_renders_both_players_of_the_right_length_at_the_same_loudness
     mid = write_midi_file(tmp_path / "two.mid", scale(60, 6, 0.3))
     expected = renderer.n_frames(load_score(mid)) * renderer.preset.audio.hop_length  # samples at 16 kHz
     with client(tmp_path) as c:
-        code, job = upload(c, mid, rate="22050", phase="pghi")
+        # the neural notes head (its phase method chosen); the default sampler writes its own waveform
+        code, job = upload(c, mid, rate="22050", phase="pghi", checkpoint=shipped_id(c, "perform-default-v3"))
         assert code == 202, job
         job = wait(c, job)
         assert job["state"] == "done", job
@@ -137,7 +143,9 @@ def test_bad_options_are_one_line_errors(tmp_path):
     with client(tmp_path) as c:
         assert "output sample rate must be one of" in upload(c, mid, rate="12345")[1]["error"]
         assert "unknown phase method 'magic'" in upload(c, mid, phase="magic")[1]["error"]
-        assert "needs a complex or time model" in upload(c, mid, phase="direct")[1]["error"]
+        v3 = shipped_id(c, "perform-default-v3")
+        assert "needs a complex or time model" in upload(c, mid, phase="direct", checkpoint=v3)[1]["error"]
+        assert "does not apply: this model writes its own waveform" in upload(c, mid, phase="pghi")[1]["error"]
         assert "unknown perform checkpoint id" in upload(c, mid, checkpoint="../x")[1]["error"]
         assert "no bundled example" in c.post("/api/perform", params={"example": "../../etc/passwd"}).json()["error"]
         for body, words in (({"n": 0}, "n must be an integer in 1..16"), ({"n": 99}, "n must be"),

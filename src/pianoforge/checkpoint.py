@@ -55,6 +55,19 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], kind: st
     return p
 
 
+def save_checkpoint_numpy(path: str | Path, tensors: dict[str, np.ndarray], kind: str, config: dict[str, Any]) -> Path:
+    """:func:`save_checkpoint` for numpy arrays (kept in their own dtypes), without torch."""
+    from safetensors.numpy import save_file
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "kind": kind,
+            "config": json.dumps(config, sort_keys=True)}
+    with atomic_output(p) as tmp:
+        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp), metadata=meta)
+    return p
+
+
 def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
     """Validate the header of an inference checkpoint and return ``{"kind", "config", ...}``."""
     from safetensors import safe_open

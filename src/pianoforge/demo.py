@@ -3,8 +3,8 @@
 1. Build a small dataset store from the embedded corpus (the first ``limit`` music21 works plus a few
    generated exercises) with the ``default`` preset.
 2. Render the example score (``etude.mid``, shipped inside the package) with the FluidSynth reference renderer.
-3. Render the same score with the shipped neural ``default`` model and draw the paper's Figure 4
-   (piano roll, predicted spectrogram, FluidSynth reference spectrogram).
+3. Render the same score with the shipped ``default`` model and draw the paper's Figure 4
+   (piano roll, the model's spectrogram, FluidSynth reference spectrogram).
 4. Generate one clip with the shipped GAN generator (improvise), when one is shipped.
 5. Draw one held-out piece of the store.
 """
@@ -75,12 +75,13 @@ def run_demo(out: Path, workers: int = 2, limit: int = 8, example: Path | None =
     from pianoforge.checkpoint import CheckpointError
     from pianoforge.inference import PerformRenderer, figure4
 
-    print(f"[3/5] neural render of {example} with the shipped default model")
+    print(f"[3/5] render of {example} with the shipped default model")
     try:
         r = PerformRenderer.from_checkpoint()
     except CheckpointError as e:
         print(f"      skipped: {e}")
     else:
+        print(f"      model: {r.model.cfg.head} head on the {r.engine} engine")
         res = r.render_midi(example, out / f"{example.stem}.neural.wav")
         made["neural_wav"] = out / f"{example.stem}.neural.wav"
         made["figure4_png"] = figure4(out / f"{example.stem}.figure4.png", r, load_score(example), res.logmag)

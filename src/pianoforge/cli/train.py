@@ -13,10 +13,14 @@ from pianoforge.cli.common import fatal
 def add_train(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train a model (perform, gan)")
     tsub = t.add_subparsers(dest="train_command", required=True, metavar="TASK")
-    tp = tsub.add_parser("perform", help="train a score-to-spectrogram model on a dataset store",
-                         description="Train or resume (rerun the same command) a perform model.")
+    tp = tsub.add_parser("perform", help="train a perform model (score to audio) on a dataset store",
+                         description="Train or resume (rerun the same command) a perform model. A sampler preset "
+                                     "is fitted by least squares instead (minutes; the loop flags do not apply; "
+                                     "--set train.sampler_rounds=N / train.sampler_iterations=N do).")
     tp.add_argument("--data", type=Path, required=True, help="dataset store built with `pianoforge data build`")
-    tp.add_argument("--preset", default="default", help="preset name (lan2018, lan2018-baseline, default) or YAML")
+    tp.add_argument("--preset", default="default",
+                    help="preset name (lan2018, lan2018-baseline, default, notesynth, notesynth-subframe, sampler) "
+                         "or YAML")
     tp.add_argument("--out", type=Path, required=True, help="run folder (logs, checkpoints, best.safetensors)")
     tp.add_argument("--init-from", type=Path,
                     help="start from the weights of this perform checkpoint (same model config; fine-tuning). "
@@ -120,7 +124,12 @@ def cmd_train_perform(a: argparse.Namespace) -> int:
     if a.strategy == "ddp" and a.devices * a.num_nodes < 2:
         print("note: --strategy ddp with one process runs without DDP", file=sys.stderr)
     summary = train_perform(a.data, preset, a.out, settings)
-    if summary and not summary.get("already_finished"):
+    if summary and summary.get("kind") == "sampler":
+        if not summary.get("already_finished"):
+            print(f"{a.out}: sampler fit complete; {summary['rounds']} rounds, training audio error "
+                  f"{summary['train_error']:.5f}, validation {summary['valid_error']:.5f}, {summary['seconds']:.0f} s; "
+                  f"checkpoint {a.out / 'best.safetensors'}")
+    elif summary and not summary.get("already_finished"):
         best = summary["best"]
         print(f"{a.out}: {summary['stop_reason']}; {summary['epochs']} epochs, {summary['steps']} steps, "
               f"best {summary['monitor']}={best if best is None else round(best, 5)}, {summary['elapsed_s']:.0f} s; "

@@ -49,7 +49,7 @@ import torch
 
 from pianoforge.audio.io import save_audio
 from pianoforge.audio.spectral import inverse_log_magnitude, istft, log_magnitude_np, stft
-from pianoforge.config import AudioConfig
+from pianoforge.config import AudioConfig, InferenceConfig
 from pianoforge.data.store import FeatureStore
 from pianoforge.errors import PianoforgeError, StoreError
 from pianoforge.evaluation import report
@@ -186,13 +186,16 @@ def evaluate_checkpoint(ckpt: str | Path, data: str | Path, split: str, out: str
         raise PianoforgeError(ckpt, f"phase {method!r} does not apply to this {renderer.model.cfg.output} model "
                                     f"(one of {', '.join(PHASE_METHODS)})")
     oracle_method = method if method in PHASE_METHODS else "pghi+gl"
+    # a model with its own phase has no phase path: its oracle row is the default one (PGHI + GL x 4), the
+    # floor any magnitude model of this geometry starts from
+    oracle_iter = n_iter if method in PHASE_METHODS else InferenceConfig().iterations
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise PianoforgeError(out, f"cannot create the report folder ({e.strerror or e})") from e
     recorded = any(p.get("audio") for p in pieces)
     labels = {"model": "model", "reference": "reference (recording)" if recorded else "reference (FluidSynth)",
-              "model-true-phase": "model-true-phase", "oracle-phase": f"oracle-phase ({oracle_method})",
+              "model-true-phase": "model-true-phase", "oracle-phase": f"oracle-phase ({oracle_method}{f' x{oracle_iter}' if oracle_method == 'pghi+gl' else ''})",
               "oracle-zero-phase": "oracle-zero-phase"}
 
     rows: list[dict[str, Any]] = []
@@ -226,7 +229,7 @@ def evaluate_checkpoint(ckpt: str | Path, data: str | Path, split: str, out: str
         rows.append(_system_row(pid, "reference", ref_audio, ref_spec, ref, store, score, judge,
                                 None, meta))
         decomposed, audios = _decomposition_rows(pid, res.logmag, ref, store, score, judge, meta, oracle_method,
-                                                 n_iter)
+                                                 oracle_iter)
         rows += decomposed
         if not done:  # the first piece: pictures and sounds
             for system, y in audios.items():
@@ -252,7 +255,7 @@ def evaluate_checkpoint(ckpt: str | Path, data: str | Path, split: str, out: str
         "skipped": skipped, "systems": systems, "onset_f1_ratio": report.f1_ratio(systems),
         "subsets": report.subsets(rows, tuple(k for k in keys if k != "synth_s")),
         "config": {"preset": renderer.preset.name, "audio": asdict(cfg), "phase": method, "iterations": n_iter,
-                   "oracle_phase": oracle_method, "model": renderer.model.cfg.to_dict(), "limit": limit,
+                   "oracle_phase": oracle_method, "oracle_iterations": oracle_iter, "model": renderer.model.cfg.to_dict(), "limit": limit,
                    "reference": labels["reference"], "judge": judge_settings() if judge else None,
                    "data_fingerprint": store.manifest.get("fingerprint"), "torch_threads": torch.get_num_threads()},
         "timing": {"total_s": 0.0, "audio_s": audio_s, "model_render_s": model_s,

@@ -29,6 +29,9 @@ class StreamingBlocks(WindowedNetwork):
                       logmag: list[np.ndarray] | None = None) -> Iterator[np.ndarray]:
         """Score -> float32 audio blocks at the model's rate (``frames * hop`` samples in all): block
         encoding, windowed network, streaming phase. Appends (frames_i, bins) log-magnitudes to ``logmag``."""
+        if getattr(self.model, "head_kind", None) == "sampler":
+            yield from self._audio_blocks_sampler(score, logmag)
+            return
         if self.engine == "numpy":
             yield from self._audio_blocks_numpy(score, method, n_iter, logmag)
             return
@@ -36,6 +39,22 @@ class StreamingBlocks(WindowedNetwork):
 
         with torch.inference_mode():
             yield from self._audio_blocks_torch(score, method, n_iter, logmag)
+
+    def _audio_blocks_sampler(self, score: Score, logmag: list[np.ndarray] | None) -> Iterator[np.ndarray]:
+        """The learned sampler's blocks: its audio directly, ``block_frames`` (default 1024) frames of samples at
+        a time. With ``logmag``, the blocks are also kept and the log-magnitude of the whole render is appended
+        at the end (the arrays of a short render; a stream without them holds one block)."""
+        from pianoforge.models.sampler import log_magnitude
+
+        a = self.preset.audio
+        n = self.n_frames(score) * a.hop_length
+        kept: list[np.ndarray] = []
+        for y in self.model.stream(score, n, (self.block_frames or 1024) * a.hop_length):
+            if logmag is not None:
+                kept.append(y)
+            yield y
+        if logmag is not None:
+            logmag.append(log_magnitude(np.concatenate([np.zeros(0, np.float32), *kept]), a))
 
     def _audio_blocks_torch(self, score: Score, method: str, n_iter: int,
                             logmag: list[np.ndarray] | None) -> Iterator[np.ndarray]:

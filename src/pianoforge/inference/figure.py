@@ -24,5 +24,5 @@ def figure4(path: str | Path, renderer: PerformRenderer, score: Score, predicted
         reference_audio = render_score(score, a.sample_rate, renderer.preset.render, n * a.hop_length)
     ref = log_magnitude_np(reference_audio, a)
     return score_and_spectrograms(path, piano_roll(renderer.encode(score)),
-                                  [("predicted (neural)", predicted_logmag), ("FluidSynth reference", ref)], a,
+                                  [(f"model ({renderer.model.cfg.head} head)", predicted_logmag), ("FluidSynth reference", ref)], a,
                                   title=Path(score.source).name if score.source else "")

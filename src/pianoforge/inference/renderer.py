@@ -26,6 +26,7 @@ from pianoforge.inference.common import PHASES, RenderResult, shipped_checkpoint
 from pianoforge.midi.encoding import encode, frames_for
 from pianoforge.midi.score import Score, load_score
 from pianoforge.models import notes_numpy
+from pianoforge.models.sampler import NoteSampler
 from pianoforge.names import ENGINES
 
 if TYPE_CHECKING:
@@ -41,9 +42,9 @@ class PerformRenderer(StreamingBlocks):
     block_frames: int | None = None
     """Frames per streaming phase block (None: :data:`pianoforge.phase.stream.BLOCK_FRAMES`)."""
 
-    def __init__(self, model: PerformModel | notes_numpy.NumpyNotesModel, preset: Preset,
+    def __init__(self, model: PerformModel | notes_numpy.NumpyNotesModel | NoteSampler, preset: Preset,
                  meta: dict[str, Any] | None = None) -> None:
-        self.engine = "numpy" if isinstance(model, notes_numpy.NumpyNotesModel) else "torch"
+        self.engine = "numpy" if isinstance(model, (notes_numpy.NumpyNotesModel, NoteSampler)) else "torch"
         self.model = model if self.engine == "numpy" else model.eval()
         self.preset = preset
         self.meta = meta or {}
@@ -60,18 +61,23 @@ class PerformRenderer(StreamingBlocks):
             raise ValueError(f"unknown engine {engine!r} (one of {', '.join(ENGINES)})")
         p = Path(path) if path else shipped_checkpoint()
         meta = read_checkpoint_meta(p)
-        fits = isinstance(meta["config"], dict) and isinstance(meta["config"].get("model"), dict) \
-            and notes_numpy.qualifies(meta["config"]["model"])
+        model_d = meta["config"].get("model") if isinstance(meta["config"], dict) else None
+        sampler = isinstance(model_d, dict) and model_d.get("head") == "sampler"
+        fits = isinstance(model_d, dict) and (sampler or notes_numpy.qualifies(model_d))
         if engine == "numpy" and not fits:
-            raise CheckpointError(p, "the numpy engine runs notes-head checkpoints without note_residual only; "
-                                     "use --engine torch (or auto)")
+            raise CheckpointError(p, "the numpy engine runs sampler checkpoints and notes-head checkpoints without "
+                                     "note_residual only; use --engine torch (or auto)")
+        if engine == "torch" and sampler:
+            raise CheckpointError(p, "a sampler checkpoint has no torch form; use --engine auto (or numpy)")
         use_numpy = fits and engine != "torch"
         tensors, meta = (load_checkpoint_numpy if use_numpy else load_checkpoint)(p, kind="perform")
         cfg = meta["config"]
         try:
             preset = Preset.from_dict(cfg["preset"], str(p))
-            if use_numpy:
-                model: Any = notes_numpy.NumpyNotesModel.from_tensors(cfg["model"], preset.audio, tensors)
+            if sampler:
+                model: Any = NoteSampler.from_tensors(cfg["model"], preset.audio, tensors)
+            elif use_numpy:
+                model = notes_numpy.NumpyNotesModel.from_tensors(cfg["model"], preset.audio, tensors)
             else:
                 from pianoforge.models.perform import PerformModel, PerformModelConfig
 

@@ -10,7 +10,7 @@ from typing import Any
 from pianoforge.config import N_KEYS, section_from_dict
 
 OUTPUTS = ("logmag", "logmag_el", "complex", "time")
-HEADS = ("dense", "notes")
+HEADS = ("dense", "notes", "sampler")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,10 @@ class PerformModelConfig:
     note_channels: int = -1  # first note-state channel of the input (set from the score config)
     velocity_channels: int = -1  # first velocity channel of the input (-1: none; set from the score config)
     note_subframe: bool = False  # the note-state ages are sub-frame (set from score.subframe)
+    # head "sampler" (models/sampler.py): no network layers; learned per-key waveforms placed at each strike,
+    # scaled by learned velocity curves and cut by a learned release envelope (output: time); its settings are
+    # the nested section model.sampler (pianoforge.models.sampler.SamplerConfig)
+    sampler: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.output not in OUTPUTS:
@@ -56,6 +60,14 @@ class PerformModelConfig:
                 raise ValueError("model.head notes needs the score's note-state channels (score.note_state: true)")
             if self.note_rank < 1 or self.note_hidden < 1 or self.note_embed < 1 or self.note_release_cutoff <= 0:
                 raise ValueError("model.note_rank, note_hidden, note_embed and note_release_cutoff must be > 0")
+        if self.head == "sampler":
+            from pianoforge.models.sampler import SamplerConfig
+
+            if self.output != "time":
+                raise ValueError("model.head sampler needs model.output time (it writes the waveform)")
+            SamplerConfig.from_dict(self.sampler)
+        elif self.sampler is not None:
+            raise ValueError("model.sampler applies to model.head sampler only")
         if self.rnn not in ("gru", "lstm", "none"):
             raise ValueError(f"unknown rnn {self.rnn!r} (gru, lstm or none)")
 
@@ -66,3 +78,10 @@ class PerformModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def sampler_config(self):
+        """The nested ``model.sampler`` section as a :class:`pianoforge.models.sampler.SamplerConfig`."""
+        from pianoforge.models.sampler import SamplerConfig
+
+        return SamplerConfig.from_dict(self.sampler)

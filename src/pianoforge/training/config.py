@@ -227,6 +227,12 @@ def check_perform_preset(preset: Preset) -> PerformTrainConfig:
 
     origin = f"preset {preset.name}"
     tr = perform_train_config(preset)
+    if isinstance(preset.model, dict) and preset.model.get("head") == "sampler":  # no torch model to build
+        from pianoforge.models.perform_config import PerformModelConfig
+
+        PerformModelConfig.from_dict({**preset.model, "in_channels": preset.score.n_channels}, origin)
+        InferenceConfig.from_preset(preset)
+        return tr
     try:
         model = build_perform_model(preset.model, preset.audio, preset.score.n_channels, score=preset.score)
         check_losses(tr.losses, model.cfg.output)

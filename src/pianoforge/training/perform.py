@@ -22,7 +22,8 @@ from pianoforge.models.perform import build_perform_model
 from pianoforge.training.loop import LoopSettings, TaskFactory, launch, prepare_run
 
 DEFAULT_TRAIN = {"batch_size": 16, "lr": 1e-3, "losses": {"lms": 1.0}, "grad_clip": None, "max_epochs": 100,
-                 "weight_decay": 0.0, "early_stop_patience": 20, "template_lr_scale": 1.0}
+                 "weight_decay": 0.0, "early_stop_patience": 20, "template_lr_scale": 1.0,
+                 "sampler_rounds": 2, "sampler_iterations": 20}  # the last two: model.head sampler's fit
 
 
 def check_store(store: FeatureStore, preset: Preset) -> None:
@@ -142,6 +143,10 @@ def train_perform(data: Path, preset: Preset, out: Path, settings: LoopSettings 
     section and the command line); None: the preset's alone."""
     from pianoforge.training.config import check_perform_preset, loop_settings
 
+    if isinstance(preset.model, dict) and preset.model.get("head") == "sampler":
+        from pianoforge.training.sampler_fit import train_sampler
+
+        return train_sampler(data, preset, out)  # least squares, not the gradient loop (its flags do not apply)
     store = FeatureStore(data)
     check_store(store, preset)
     tr = check_perform_preset(preset)

@@ -91,6 +91,8 @@ def check_perform(renderer: PerformRenderer, req: PerformRequest, max_seconds: f
     if req.phase == "direct" and not renderer.model.carries_phase:
         raise ValueError(f"phase 'direct' needs a complex or time model; this one predicts "
                          f"{renderer.model.cfg.output}")
+    if req.phase not in (None, "direct") and renderer.model.carries_phase:
+        raise ValueError(f"phase {req.phase!r} does not apply: this model writes its own waveform (phase direct)")
     au = renderer.preset.audio
     seconds = renderer.n_frames(req.score) / au.frame_rate
     check_duration(req.score, seconds, max_seconds, req.name)

@@ -1,0 +1,224 @@
+"""The learned sampler (models/sampler.py, training/sampler_fit.py): its event clock against real FluidSynth
+renders, streaming equal to one pass, the fit's operator and adjoint, a fit on real FluidSynth audio, the
+preset's checks, training and rendering through the CLI, and its faults."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import run_in_process, write_midi_file
+from pianoforge.audio.render import render_score
+from pianoforge.config import AudioConfig, load_preset
+from pianoforge.errors import ConfigError
+from pianoforge.midi.score import Note, Score
+from pianoforge.models.sampler import (
+    NoteSampler,
+    SamplerConfig,
+    event_samples,
+    log_magnitude,
+    sounding_ends,
+)
+from pianoforge.training.sampler_fit import Piece, SamplerFit
+
+SR = 16000
+SMALL = {"seconds": 0.6, "timbre_seconds": 0.2, "release_seconds": 0.3, "fade_seconds": 0.05}
+
+
+def _random_sampler(cfg: SamplerConfig, seed: int = 0) -> NoteSampler:
+    m = NoteSampler.empty(cfg, AudioConfig())
+    rng = np.random.default_rng(seed)
+    m.waves = rng.standard_normal(m.waves.shape).astype(np.float32)
+    m.timbre = rng.standard_normal(m.timbre.shape).astype(np.float32)
+    m.timbre_knots = rng.standard_normal(len(m.timbre_knots))
+    return m
+
+
+def _random_score(seed: int, n: int = 40, seconds: float = 3.0) -> Score:
+    rng = np.random.default_rng(seed)
+    notes = [Note(int(p), float(s), float(s + d), int(v)) for p, s, d, v in
+             zip(rng.integers(21, 109, n), rng.uniform(0, seconds, n), rng.uniform(0.05, 1.5, n),
+                 rng.integers(1, 128, n), strict=True)]
+    return Score(tuple(sorted(notes, key=lambda x: (x.start, x.pitch))), ((1.0, 2.0),))
+
+
+def test_event_clock_matches_fluidsynth_renders():
+    """Notes at random times start, in FluidSynth's render of the store's MIDI, exactly where
+    :func:`event_samples` says (the sampler preset's clock), up to one constant latency."""
+    cfg = SamplerConfig(**load_preset("sampler").model["sampler"])
+    rng = np.random.default_rng(3)
+    times = np.sort(rng.uniform(0.2, 1.2, 12))
+    starts = []
+    for t in times:
+        x = render_score(Score((Note(72, float(t), float(t) + 0.3, 100),)), SR, n_samples=2 * SR)
+        starts.append(int(np.argmax(np.abs(x) > 1e-7)))
+    predicted = event_samples(times, SR, cfg)
+    latency = starts[0] - predicted[0]
+    assert 0 <= latency < 200
+    assert np.array_equal(np.asarray(starts) - latency, predicted)
+
+
+def test_sounding_end_is_key_up_pedal_up_or_the_next_strike():
+    score = Score((Note(60, 0.0, 0.5, 80), Note(60, 0.8, 1.0, 80), Note(64, 0.1, 0.3, 80), Note(67, 0.2, 0.4, 80)),
+                  ((0.25, 2.0),))
+    ends = sounding_ends(score)
+    # 60 released under the pedal: held until its next strike at 0.8; the second 60 until the pedal is up;
+    # 64 released under the pedal: held to 2.0; 67 likewise
+    assert ends.tolist() == pytest.approx([0.8, 2.0, 2.0, 2.0])
+    assert sounding_ends(Score((Note(60, 0.0, 1.0, 80), Note(60, 0.5, 0.7, 80)))).tolist() == pytest.approx([0.5, 0.7])
+
+
+def test_stream_blocks_equal_one_pass_and_the_fit_operator():
+    cfg = SamplerConfig(**SMALL)
+    m = _random_sampler(cfg)
+    score = _random_score(0)
+    n = int(4.5 * SR)
+    whole = m.render(m.events(score), 0, n)
+    for block in (777, 5000, n):
+        assert np.allclose(np.concatenate(list(m.stream(score, n, block))), whole, atol=1e-5)
+    fit = SamplerFit(m, [Piece("x", m.events(score), np.zeros(n, np.float32))])
+    assert np.allclose(fit.forward(m.waves, m.timbre, fit.pieces[0]), whole, atol=1e-5)
+    assert np.abs(whole).max() > 1.0  # the notes are there
+
+
+def test_adjoint_is_the_transpose_of_the_forward():
+    cfg = SamplerConfig(**SMALL)
+    m = _random_sampler(cfg, 1)
+    score = _random_score(1)
+    n = int(4.5 * SR)
+    piece = Piece("x", m.events(score), np.zeros(n, np.float32))
+    fit = SamplerFit(m, [piece])
+    r = np.random.default_rng(2).standard_normal(n).astype(np.float32)
+    gs, gc = np.zeros_like(m.waves), np.zeros_like(m.timbre)
+    fit.adjoint(r, piece, gs, gc)
+    lhs = float(np.vdot(fit.forward(m.waves, m.timbre, piece).astype(np.float64), r))
+    rhs = float(np.vdot(gs.astype(np.float64), m.waves) + np.vdot(gc.astype(np.float64), m.timbre))
+    assert lhs == pytest.approx(rhs, rel=1e-4)
+
+
+def test_fit_learns_fluidsynth_notes_and_predicts_an_unseen_mixture():
+    """Waveforms fitted to real FluidSynth renders of a few keys (alone and in chords, several velocities)
+    predict a new mixture of those keys far better than silence and close to the render itself."""
+    cfg = SamplerConfig(**{**SMALL, "onset_ticks_per_second": 1920})
+    m = NoteSampler.empty(cfg, AudioConfig())
+    keys = (60, 64, 67)
+    rng = np.random.default_rng(0)
+    train = []
+    for i in range(3):
+        notes = [Note(int(rng.choice(keys)), 0.1 + 0.37 * j + float(rng.uniform(0, 0.02)), 0.1 + 0.37 * j + 0.3,
+                      int(rng.integers(40, 127))) for j in range(8)]
+        notes.append(Note(64, 1.0 + 0.1 * i, 1.25 + 0.1 * i, 90))
+        score = Score(tuple(sorted(notes, key=lambda x: (x.start, x.pitch))))
+        train.append(Piece(f"p{i}", m.events(score), render_score(score, SR, n_samples=4 * SR)))
+    fit = SamplerFit(m, train)
+    for _ in range(2):
+        fit.fit_waves(25, lambda s: None)
+        fit.fit_curves()
+    assert fit.error() < 0.02
+    test = Score((Note(60, 0.2, 0.5, 70), Note(67, 0.2, 0.45, 110), Note(64, 0.9, 1.2, 100)))
+    ref = render_score(test, SR, n_samples=2 * SR)
+    y = m.render(m.events(test), 0, 2 * SR)
+    assert np.sum((y - ref) ** 2) / np.sum(ref ** 2) < 0.05
+    lm_y, lm_ref = log_magnitude(y, AudioConfig()), log_magnitude(ref, AudioConfig())
+    loud = lm_ref.max(axis=1) > np.log(1e-2)
+    assert np.abs(lm_y[loud] - lm_ref[loud]).mean() < 1.0  # natural-log units: within a factor e on average
+
+
+def test_log_magnitude_matches_the_torch_analysis():
+    from pianoforge.audio.spectral import log_magnitude_np
+
+    x = np.random.default_rng(0).standard_normal(20000).astype(np.float32) * 0.1
+    a = AudioConfig()
+    assert np.abs(log_magnitude(x, a) - log_magnitude_np(x, a)).max() < 2e-3
+
+
+@pytest.mark.parametrize("override, text", [
+    ("model.sampler.seconds=0", "seconds must be > 0.1"),
+    ("model.sampler.onset_quantum=0", "onset_quantum"),
+    ("model.sampler.velocity_knots=[5,127]", "velocity_knots"),
+    ("model.output=logmag", "needs model.output time"),
+])
+def test_bad_sampler_config_is_one_line(override, text):
+    from pianoforge.training.config import check_perform_preset
+
+    with pytest.raises(ConfigError) as e:
+        check_perform_preset(load_preset("sampler", [override]))
+    assert text in str(e.value) and "\n" not in str(e.value)
+
+
+def test_unknown_sampler_key_is_refused():
+    with pytest.raises(ConfigError, match="unknown key"):
+        SamplerConfig.from_dict({"secnds": 2.0})
+
+
+@pytest.fixture(scope="module")
+def sampler_store(tmp_path_factory):
+    from pianoforge.data.build import build
+    from pianoforge.data.sources import midi_folder
+
+    d = tmp_path_factory.mktemp("sampler-midi")
+    rng = np.random.default_rng(5)
+    for i in range(5):
+        notes = [(int(rng.integers(55, 70)), 0.1 + 0.3 * j, 0.1 + 0.3 * j + 0.25, int(rng.integers(50, 120)))
+                 for j in range(6)]
+        write_midi_file(d / f"p{i}.mid", notes, pedal=[(0.5, 127), (1.2, 0)] if i % 2 else [])
+    out = tmp_path_factory.mktemp("sampler-store") / "store"
+    build(midi_folder(d), out, load_preset("sampler"), workers=1, progress=False)
+    return out, d
+
+
+def _small_sets() -> list[str]:
+    return ["--set", "model.sampler.seconds=0.6", "--set", "model.sampler.timbre_seconds=0.2",
+            "--set", "model.sampler.release_seconds=0.3", "--set", "train.sampler_rounds=1",
+            "--set", "train.sampler_iterations=4"]
+
+
+def test_train_render_and_rerun_through_the_cli(sampler_store, tmp_path, capsys):
+    store, midi_dir = sampler_store
+    run = tmp_path / "run"
+    code, out, err = run_in_process(capsys, "train", "perform", "--data", store, "--preset", "sampler",
+                                    "--out", run, *_small_sets())
+    assert code == 0, err
+    assert (run / "best.safetensors").is_file() and "sampler fit complete" in out
+    log = (run / "train_log.csv").read_text().splitlines()
+    assert log[0].startswith("round,step,train_error") and len(log) == 4
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "complete" and summary["train_error"] < 0.5
+    code, out, err = run_in_process(capsys, "train", "perform", "--data", store, "--preset", "sampler",
+                                    "--out", run, *_small_sets())
+    assert code == 0 and "nothing to do" in out
+    wav = tmp_path / "out.wav"
+    code, out, err = run_in_process(capsys, "render", midi_dir / "p0.mid", "-o", wav, "--checkpoint",
+                                    run / "best.safetensors")
+    assert code == 0, err
+    import soundfile as sf
+
+    y, sr = sf.read(str(wav))
+    assert sr == SR and np.abs(y).max() > 1e-3
+    code, out, err = run_in_process(capsys, "render", midi_dir / "p0.mid", "-o", tmp_path / "t.wav", "--checkpoint",
+                                    run / "best.safetensors", "--engine", "torch")
+    assert code == 2 and "no torch form" in err and len(err.strip().splitlines()) == 1
+
+
+def test_non_finite_fit_stops_without_a_checkpoint(sampler_store, tmp_path, capsys, monkeypatch):
+    from pianoforge.training import sampler_fit
+
+    store, _ = sampler_store
+
+    def poisoned(self, iterations, report):
+        self.m.waves[:] = np.nan
+
+    monkeypatch.setattr(sampler_fit.SamplerFit, "fit_waves", poisoned)
+    run = tmp_path / "nan-run"
+    code, out, err = run_in_process(capsys, "train", "perform", "--data", store, "--preset", "sampler",
+                                    "--out", run, *_small_sets())
+    assert code != 0 and "non-finite" in err
+    assert not (run / "best.safetensors").exists()
+
+
+def test_shipped_layers_keep_the_sampler_free_of_torch():
+    src = Path(__file__).resolve().parents[1] / "src" / "pianoforge" / "models" / "sampler.py"
+    assert "import torch" not in src.read_text()
