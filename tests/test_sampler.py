@@ -64,11 +64,25 @@ def test_event_clock_matches_fluidsynth_renders():
 def test_sounding_end_is_key_up_pedal_up_or_the_next_strike():
     score = Score((Note(60, 0.0, 0.5, 80), Note(60, 0.8, 1.0, 80), Note(64, 0.1, 0.3, 80), Note(67, 0.2, 0.4, 80)),
                   ((0.25, 2.0),))
-    ends = sounding_ends(score)
-    # 60 released under the pedal: held until its next strike at 0.8; the second 60 until the pedal is up;
-    # 64 released under the pedal: held to 2.0; 67 likewise
-    assert ends.tolist() == pytest.approx([0.8, 2.0, 2.0, 2.0])
+    # every key-up falls under the pedal: all sound to the pedal-up, the re-struck 60 included
+    assert sounding_ends(score).tolist() == pytest.approx([2.0, 2.0, 2.0, 2.0])
+    # no pedal: a strike of a key still down lifts it
     assert sounding_ends(Score((Note(60, 0.0, 1.0, 80), Note(60, 0.5, 0.7, 80)))).tolist() == pytest.approx([0.5, 0.7])
+
+
+@pytest.mark.parametrize("notes, pedal", [
+    ([(60, 0.5, 0.8), (60, 1.5, 1.8)], [(0.3, 3.0)]),  # re-struck after its key-up, under the pedal
+    ([(60, 0.5, 2.0), (60, 1.2, 1.6)], [(0.3, 3.0)]),  # re-struck while down, under the pedal
+    ([(60, 0.5, 2.0), (60, 1.2, 1.6)], []),  # re-struck while down, no pedal
+    ([(60, 0.5, 0.8), (62, 0.6, 0.9), (60, 1.0, 1.3)], [(0.7, 2.5)]),  # pedal down between key-down and key-up
+])
+def test_sounding_ends_make_fluidsynth_a_sum_of_notes(notes, pedal):
+    """FluidSynth's render of a score is the sum of its notes rendered alone, each held to its sounding end."""
+    score = Score(tuple(Note(p, s, e, 90) for p, s, e in notes), tuple(pedal))
+    full = render_score(score, SR, n_samples=4 * SR)
+    alone = sum(render_score(Score((Note(n.pitch, n.start, float(e), n.velocity),)), SR, n_samples=4 * SR)
+                for n, e in zip(score.notes, sounding_ends(score), strict=True))
+    assert np.sum((full - alone) ** 2) / np.sum(full ** 2) < 1e-9
 
 
 def test_stream_blocks_equal_one_pass_and_the_fit_operator():

@@ -3,7 +3,8 @@
 Each exercise is one MIDI file with one piano instrument (program 0), pitches within 21..108, written by
 :func:`write_exercises` as ``ex-<name>.mid``. Generation uses fixed seeds, so the files are byte-identical on
 every machine. They cover what the music21 part lacks: the whole keyboard at every dynamic level, exact
-re-strikes, articulation and the sustain pedal. 25 exercises: 23 for training (38.9 minutes) and 2
+re-strikes, articulation, the sustain pedal and long held notes. 26 exercises: 24 for training (40.6 minutes)
+and 2
 *test-only* ones (:func:`exercise_split` gives "test"; made with their own seed :data:`TEST_SEED`, in voicings
 the training exercises never play), 3.4 minutes:
 
@@ -29,6 +30,7 @@ pedal-arpeggios                 113   arpeggios with short notes released under 
 pedal-chords                    101   chords with pedal changes at each harmony, held or half-length
 key-sweeps                      109   every key 21..108 at velocities 12, 45, 80, 115
 key-sweeps-pedal                 98   every key 21..108 at 30, 70, 105, 127, pedalled in groups of 8
+held-notes                      100   every key 21..108 held 3.6 s at 50 and 100, a new key every 0.55 s
 trills-tremolos                  71   semitone and tone trills, octave/chord tremolos, fast
 leaps                            94   random wide leaps between low and high registers
 two-voice-inventions            120   seeded random-walk two-voice counterpoint in 6 keys
@@ -286,6 +288,19 @@ def _key_sweeps(pc: _Piece, vels: tuple[int, ...], pedal: bool) -> None:
         pc.rest(1.0)
 
 
+def _held_notes(pc: _Piece, vels: tuple[int, ...], hold: float, ioi: float) -> None:
+    """Every key 21..108 held ``hold`` s once per velocity, a new key every ``ioi`` s in a stride order (29 keys
+    apart, so the few keys sounding together are in different registers): a piano note long after its strike,
+    which the other exercises and the corpus rarely reach (under 1 % of their notes sound longer than 2 s)."""
+    n = HIGH - LOW + 1
+    for i, v in enumerate(vels):
+        order = [LOW + (j * 29 + 7 * i) % n for j in range(n)]
+        for j, p in enumerate(order):
+            pc.note(p, pc.t + j * ioi, hold, float(v))
+        pc.t += n * ioi
+    pc.rest(hold)
+
+
 def _trills(pc: _Piece) -> None:
     for i, p in enumerate((30, 38, 45, 55, 62, 70, 80, 88, 95)):
         for pair in ([p], [p + 1 if i % 2 else p + 2]), ([p, p + 12], [p + 4, p + 7]):
@@ -380,6 +395,7 @@ _EXERCISES: dict[str, Callable[[_Piece], None]] = {
     "pedal-chords": partial(_pedal, arpeggios=False),
     "key-sweeps": partial(_key_sweeps, vels=(12, 45, 80, 115), pedal=False),
     "key-sweeps-pedal": partial(_key_sweeps, vels=(30, 70, 105, 127), pedal=True),
+    "held-notes": partial(_held_notes, vels=(50, 100), hold=3.6, ioi=0.55),
     "trills-tremolos": _trills,
     "leaps": _leaps,
     "two-voice-inventions": partial(_inventions, accompanied=False),

@@ -15,10 +15,11 @@ release envelope. This model learns exactly those parts **from training audio** 
   them like ``g`` (a piano's dampers, and FluidR3's, stop a loud note more slowly than a soft one: -5 dB
   against -12 dB in the first 50 ms at velocity 100 and 60). ``release_model: exponential`` (default) fits
   them as a delay then an exponential decay per knot (dampers), ``table`` as free anchors;
-- ``o_n``, ``r_n``: the note's strike and its sounding end (key up, or pedal up if the pedal held it, or the
-  next strike of the same key, whichever is first), in samples, rounded up to the ``onset_quantum`` grid
-  (1: exact times; an instrument that starts notes on a block clock, such as FluidSynth's 64 samples, is
-  matched by fitting the quantum on the training audio, :mod:`pianoforge.training.sampler_fit`);
+- ``o_n``, ``r_n``: the note's strike and its sounding end (:func:`sounding_ends`: its key-up, moved to a new
+  strike of the key if that comes while the key is down, and to the pedal-up if the pedal is down at the
+  key-up), in samples on the instrument's event clock (:func:`event_samples`: ``onset_quantum`` 1 and
+  ``onset_ticks_per_second`` 0 are exact times; the preset states FluidSynth's 64-sample blocks and the MIDI
+  clock of the files the store writes);
 - a note still sounding ``seconds`` after its strike fades out over ``fade_seconds`` at the end of ``S``.
 
 Because the output is audio (no magnitude, no phase reconstruction), ``carries_phase`` is true and the
@@ -114,19 +115,29 @@ class NoteEvents:
 
 
 def sounding_ends(score: Score) -> np.ndarray:
-    """Each note's sounding end in seconds: its key-up, held on by the sustain pedal until the pedal comes up,
-    and cut by the next strike of the same key (a struck key restarts its string), whichever is first."""
-    ext = score.with_pedal_extension()
-    arr = ext.to_arrays()
-    ends = arr["end"].copy()
-    order = np.lexsort((arr["start"], arr["pitch"]))
-    p, s = arr["pitch"][order], arr["start"][order]
+    """Each note's sounding end in seconds. A strike of the same key while the key is still down lifts it
+    there (one string, one damper); the note then ends at its key-up, unless the sustain pedal is down at that
+    moment: then at the pedal-up. So a note released under the pedal is *not* ended by a new strike of its key
+    (measured on FluidSynth: with these ends, the notes rendered alone sum to its render of the whole, to 1e-14
+    of the energy, in each case: re-strike under the pedal after or before the key-up, without the pedal)."""
+    arr = score.to_arrays()
+    start, end, pitch = arr["start"], arr["end"], arr["pitch"]
+    order = np.lexsort((start, pitch))
+    p, s = pitch[order], start[order]
     nxt = np.full(len(order), np.inf)
     same = p[1:] == p[:-1]
     nxt[:-1][same] = s[1:][same]
-    cut = np.empty_like(ends)
-    cut[order] = nxt
-    return np.maximum(np.minimum(ends, cut), arr["start"])
+    next_strike = np.empty_like(end)
+    next_strike[order] = nxt
+    key_up = np.minimum(end, next_strike)
+    out = key_up.copy()
+    if score.pedal:
+        downs = np.array([q[0] for q in score.pedal])
+        ups = np.array([q[1] for q in score.pedal])
+        i = np.maximum(np.searchsorted(downs, key_up, side="right") - 1, 0)
+        held = (key_up >= downs[i]) & (key_up < ups[i])
+        out = np.where(held, ups[i], key_up)
+    return np.maximum(out, start)
 
 
 def event_samples(seconds: np.ndarray, sample_rate: int, cfg: SamplerConfig) -> np.ndarray:
