@@ -51,6 +51,7 @@ async function loadOptions() {
   for (const c of opts.checkpoints) {
     option(c.kind === "perform" ? $("perform-checkpoint") : $("gan-checkpoint"), c.id, c.label);
   }
+  option($("phase"), "", "model's own");  // a sampler writes its waveform; a magnitude model has its preset's
   for (const p of opts.phases) option($("phase"), p, p);
   option($("rate"), "", "model's own");
   for (const r of opts.rates) option($("rate"), String(r), `${r} Hz`);
