@@ -123,9 +123,12 @@ def test_bad_batches_are_one_line_before_any_work(inputs, tmp_path):
     assert proc.returncode == 2 and "folder" in proc.stderr
 
 
+N_LONG = 12  # enough files that a second Ctrl-C, 3 s after the first, still lands mid-batch
+
+
 def test_ctrl_c_keeps_finished_files_and_no_temporaries_then_a_rerun_finishes(tmp_path):
     src = tmp_path / "long"
-    for i in range(8):  # 400 s each: seconds of work after the first file appears, even at ~1000x real time
+    for i in range(N_LONG):  # 400 s each: seconds of work after the first file appears, even at ~1000x real time
         write_midi_file(src / f"p{i}.mid", [(48 + (k * 5 + i) % 36, k * 0.25, k * 0.25 + 0.6, 70) for k in range(1600)])
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -146,13 +149,13 @@ def test_ctrl_c_keeps_finished_files_and_no_temporaries_then_a_rerun_finishes(tm
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "finished ones are kept" in stdout, (stdout, stderr)
     done = _tree(out)
-    assert 1 <= len(done) < 8, done  # interrupted mid-batch
+    assert 1 <= len(done) < N_LONG, done  # interrupted mid-batch
     assert not _temps(out), _temps(out)  # no temporary, no float32 scratch file
     kept = {name: sf.read(out / name)[0] for name in done}
     again = run_cli("render", src, "-o", out, "--threads", "1", "-q", timeout=300)
     assert again.returncode == 0, again.stderr
-    assert _tree(out) == [f"p{i}.wav" for i in range(8)] and not _temps(out)
-    n_full = sf.info(str(out / "p7.wav")).frames  # every piece has the same length: the kept files are whole
+    assert _tree(out) == sorted(f"p{i}.wav" for i in range(N_LONG)) and not _temps(out)
+    n_full = sf.info(str(out / f"p{N_LONG - 1}.wav")).frames  # every piece has the same length: the kept files are whole
     assert n_full > 400 * 16000 and all(len(y) == n_full for y in kept.values())
     assert all(np.array_equal(sf.read(out / name)[0], y) for name, y in kept.items())  # and were not redone
     assert f"{len(done)} output{'' if len(done) == 1 else 's'} already exist" in again.stdout, again.stdout
