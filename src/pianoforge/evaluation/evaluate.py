@@ -195,7 +195,8 @@ def evaluate_checkpoint(ckpt: str | Path, data: str | Path, split: str, out: str
         raise PianoforgeError(out, f"cannot create the report folder ({e.strerror or e})") from e
     recorded = any(p.get("audio") for p in pieces)
     labels = {"model": "model", "reference": "reference (recording)" if recorded else "reference (FluidSynth)",
-              "model-true-phase": "model-true-phase", "oracle-phase": f"oracle-phase ({oracle_method}{f' x{oracle_iter}' if oracle_method == 'pghi+gl' else ''})",
+              "model-true-phase": "model-true-phase",
+              "oracle-phase": f"oracle-phase ({oracle_method}{f' x{oracle_iter}' if oracle_method == 'pghi+gl' else ''})",
               "oracle-zero-phase": "oracle-zero-phase"}
 
     rows: list[dict[str, Any]] = []

@@ -14,6 +14,7 @@ import numpy as np
 from pianoforge.config import Preset
 from pianoforge.inference.windows import WindowedNetwork
 from pianoforge.midi.score import Score
+from pianoforge.models.sampler import NoteSampler
 
 
 class StreamingBlocks(WindowedNetwork):
@@ -29,7 +30,7 @@ class StreamingBlocks(WindowedNetwork):
                       logmag: list[np.ndarray] | None = None) -> Iterator[np.ndarray]:
         """Score -> float32 audio blocks at the model's rate (``frames * hop`` samples in all): block
         encoding, windowed network, streaming phase. Appends (frames_i, bins) log-magnitudes to ``logmag``."""
-        if getattr(self.model, "head_kind", None) == "sampler":
+        if isinstance(self.model, NoteSampler):
             yield from self._audio_blocks_sampler(score, logmag)
             return
         if self.engine == "numpy":

@@ -33,12 +33,12 @@ the score; keys 0..87 = MIDI 21..108 (:data:`pianoforge.config.LOWEST_PITCH`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from pianoforge.config import LOWEST_PITCH, N_KEYS, AudioConfig
+from pianoforge.config import LOWEST_PITCH, N_KEYS, AudioConfig, section_from_dict
 from pianoforge.errors import ConfigError
 from pianoforge.midi.score import Score
 
@@ -78,19 +78,8 @@ class SamplerConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> SamplerConfig:
-        d = dict(d or {})
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ConfigError(None, f"model.sampler: unknown key {unknown[0]!r}")
-        if "velocity_knots" in d:
-            d["velocity_knots"] = tuple(int(v) for v in d["velocity_knots"])
-        return cls(**d)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["velocity_knots"] = list(self.velocity_knots)
-        return d
+        """The ``model.sampler`` section, checked key by key (:func:`pianoforge.config.section_from_dict`)."""
+        return section_from_dict(cls, d, "model.sampler")
 
     def lengths(self, sample_rate: int) -> dict[str, int]:
         """Sample counts: waves, timbre, release (a multiple of ``release_step``), fade."""
@@ -102,7 +91,7 @@ class SamplerConfig:
 @dataclass
 class NoteEvents:
     """A score as the sampler plays it: per note (sorted by onset) the key 0..87, the strike and the sounding
-    end in samples (on the onset grid), the velocity 1..127. ``end`` = the last sample any note reaches."""
+    end in samples (on the event clock), the velocity 1..127, and ``reach``: the sample after its last one."""
 
     key: np.ndarray
     onset: np.ndarray
@@ -199,7 +188,6 @@ class NoteSampler:
     L) float32, ``timbre`` (88, Lc), ``gain_knots`` and ``timbre_knots`` (K,), ``release`` (K, n_anchors)."""
 
     carries_phase = True
-    head_kind = "sampler"
 
     def __init__(self, cfg: SamplerConfig, audio: AudioConfig, params: dict[str, np.ndarray],
                  model_cfg: Any = None) -> None:

@@ -41,10 +41,10 @@ class Piece:
     audio: np.ndarray  # (samples,) float32
 
 
-def load_pieces(store: FeatureStore, split: str, model: NoteSampler, limit: int | None = None) -> list[Piece]:
+def load_pieces(store: FeatureStore, split: str, model: NoteSampler) -> list[Piece]:
     """The split's pieces as note events (from their MIDI, read as the store read it) and float32 audio."""
     out = []
-    for meta in store.pieces(split)[:limit]:
+    for meta in store.pieces(split):
         score = load_score(meta["midi"], store.preset.data.tracks, store.preset.data.programs)
         audio = np.asarray(store.arrays(meta["piece_id"]).audio, dtype=np.float32)
         out.append(Piece(meta["piece_id"], model.events(score), audio))
@@ -330,33 +330,15 @@ class SamplerFit:
         return J.reshape(K * n_a, K + 1)
 
 
-def fit_sampler(model: NoteSampler, train: list[Piece], valid: list[Piece], rounds: int = 3,
-                iterations: int = 12, report: Callable[[str], None] = log.info) -> list[dict[str, Any]]:
-    """Alternate the three solves ``rounds`` times; returns one log row per step (train and valid relative
-    squared audio error)."""
-    fit = SamplerFit(model, train)
-    rows: list[dict[str, Any]] = []
-    t0 = time.perf_counter()
+@dataclass(frozen=True)
+class SamplerSettings:
+    """What a fit runs, recorded in ``run_config.json``: alternation rounds, CG iterations per round."""
 
-    def note(step: str) -> None:
-        row = {"step": step, "train_err": fit.error(), "valid_err": fit.error(valid) if valid else float("nan"),
-               "seconds": time.perf_counter() - t0}
-        rows.append(row)
-        report(f"{step}: train error {row['train_err']:.4f}, valid error {row['valid_err']:.4f} "
-               f"({row['seconds']:.0f} s)")
-
-    for r in range(rounds):
-        fit.fit_waves(iterations, report)
-        note(f"round {r + 1} waves")
-        fit.fit_curves()
-        note(f"round {r + 1} velocity")
-        fit.fit_release()
-        note(f"round {r + 1} release")
-    return rows
+    rounds: int
+    iterations: int
 
 
-def train_sampler(data, preset, out, rounds: int | None = None, iterations: int | None = None,
-                  progress: bool = True) -> dict[str, Any]:
+def train_sampler(data, preset, out, progress: bool = True) -> dict[str, Any]:
     """``pianoforge train perform`` for a ``model.head: sampler`` preset: fit on the store's train split, log
     each step's train/validation audio error to ``train_log.csv``, write ``best.safetensors`` (float16
     waveforms; the full preset and the store's identity inside) and ``summary.json``.
@@ -374,14 +356,13 @@ def train_sampler(data, preset, out, rounds: int | None = None, iterations: int 
     from pianoforge.models.perform_config import PerformModelConfig
     from pianoforge.training.config import perform_train_config
     from pianoforge.training.perform import check_store
-    from pianoforge.training.run_folder import data_identity, write_rows
+    from pianoforge.training.run_folder import prepare_run, write_rows
 
     out = Path(out)
     store = FeatureStore(data)
     check_store(store, preset)
     tr = perform_train_config(preset)
-    rounds = int(rounds if rounds is not None else tr.extra.get("sampler_rounds", 2))
-    iterations = int(iterations if iterations is not None else tr.extra.get("sampler_iterations", 20))
+    rounds, iterations = int(tr.extra["sampler_rounds"]), int(tr.extra["sampler_iterations"])
     mc = PerformModelConfig.from_dict({**preset.model, "in_channels": preset.score.n_channels})
     if mc.head != "sampler":
         raise TrainingError(None, f"preset {preset.name} has model.head {mc.head}, not sampler")
@@ -391,11 +372,8 @@ def train_sampler(data, preset, out, rounds: int | None = None, iterations: int 
         if old.get("status") == "complete" and old.get("preset") == json.loads(json.dumps(preset.to_dict())):
             print(f"[train] {out}: this sampler fit is complete (summary.json); nothing to do", flush=True)
             return {**old, "already_finished": True}
-    out.mkdir(parents=True, exist_ok=True)
-    run_cfg = {"kind": "perform", "preset": preset.to_dict(), "data": str(Path(data).resolve()),
-               "data_fingerprint": store.manifest["fingerprint"], "data_id": data_identity(Path(data).resolve()),
-               "settings": {"rounds": rounds, "iterations": iterations}}
-    write_text_atomic(out / "run_config.json", json.dumps(json.loads(json.dumps(run_cfg)), indent=1))
+    # a fit keeps no resumable state, so this always writes a fresh run_config.json
+    prepare_run(out, "perform", preset, Path(data), store.manifest["fingerprint"], SamplerSettings(rounds, iterations))
     model = NoteSampler.empty(mc.sampler_config, preset.audio)
     model.cfg = mc
     say = (lambda s: print(f"[train] {s}", flush=True)) if progress else (lambda s: None)
