@@ -1,21 +1,42 @@
-"""Validation-split LSD of perform checkpoints (the selection a sampler variant is chosen by; never the test
-split): ``python scripts/sampler_val.py STORE CKPT [CKPT ...]``. Prints each piece's multi-resolution LSD (dB)
-against the stored reference and the mean."""
+"""Validation-split LSD (and, with ``--judge``, onset note-F1 ratio to the reference) of perform checkpoints:
+the selection a sampler variant is chosen by, never the test split.
+
+``python scripts/sampler_val.py STORE CKPT [CKPT ...] [--judge]``
+
+Prints each piece's multi-resolution LSD (dB) against the stored reference and the mean; with ``--judge``
+also the basic-pitch onset F1 of the render and of the stored reference audio against the score, and
+their ratio (sum of model F1 / sum of reference F1, as ``eval`` reports per subset)."""
 import sys
 
 import numpy as np
 
 from pianoforge.data.store import FeatureStore
+from pianoforge.evaluation.judge import judge_audio
 from pianoforge.evaluation.metrics import lsd_db
 from pianoforge.inference import PerformRenderer
 from pianoforge.midi.score import load_score
 
-store = FeatureStore(sys.argv[1])
-for ckpt in sys.argv[2:]:
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+judge = "--judge" in sys.argv
+store = FeatureStore(args[0])
+sr = store.preset.audio.sample_rate
+ref_f1: dict[str, float] = {}
+for ckpt in args[1:]:
     r = PerformRenderer.from_checkpoint(ckpt)
-    vals = []
+    vals, f1s, rf1s = [], [], []
     for meta in store.pieces("validation"):
-        ref = np.asarray(store.arrays(meta["piece_id"]).audio, dtype=np.float32)
-        y = r.render_score(load_score(meta["midi"])).audio[:len(ref)]
-        vals.append(lsd_db(y, ref[:len(y)], store.preset.audio.sample_rate))
-    print(ckpt, "validation LSD", " ".join(f"{v:.2f}" for v in vals), f"mean {np.mean(vals):.3f}", flush=True)
+        pid = meta["piece_id"]
+        ref = np.asarray(store.arrays(pid).audio, dtype=np.float32)
+        score = load_score(meta["midi"])
+        y = r.render_score(score).audio[:len(ref)]
+        vals.append(lsd_db(y, ref[:len(y)], sr))
+        if judge:
+            if pid not in ref_f1:
+                ref_f1[pid] = judge_audio(ref, sr, score)["onset_f1"]
+            f1s.append(judge_audio(y, sr, score)["onset_f1"])
+            rf1s.append(ref_f1[pid])
+    line = f"{ckpt} validation LSD " + " ".join(f"{v:.2f}" for v in vals) + f" mean {np.mean(vals):.3f}"
+    if judge:
+        line += (" | onset F1 " + " ".join(f"{a:.3f}/{b:.3f}" for a, b in zip(f1s, rf1s, strict=True))
+                 + f" ratio {sum(f1s) / max(sum(rf1s), 1e-9):.4f}")
+    print(line, flush=True)

@@ -187,7 +187,7 @@ def sampler_store(tmp_path_factory):
 def _small_sets() -> list[str]:
     return ["--set", "model.sampler.seconds=0.6", "--set", "model.sampler.timbre_seconds=0.2",
             "--set", "model.sampler.release_seconds=0.3", "--set", "train.sampler_rounds=1",
-            "--set", "train.sampler_iterations=4"]
+            "--set", "train.sampler_iterations=4", "--set", "train.sampler_monotone_after=0.3"]
 
 
 def test_train_render_and_rerun_through_the_cli(sampler_store, tmp_path, capsys):
@@ -198,7 +198,7 @@ def test_train_render_and_rerun_through_the_cli(sampler_store, tmp_path, capsys)
     assert code == 0, err
     assert (run / "best.safetensors").is_file() and "sampler fit complete" in out
     log = (run / "train_log.csv").read_text().splitlines()
-    assert log[0].startswith("round,step,train_error") and len(log) == 4
+    assert log[0].startswith("round,step,train_error") and len(log) == 5 and log[-1].split(",")[1] == "monotone"
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "complete" and summary["train_error"] < 0.5
     code, out, err = run_in_process(capsys, "train", "perform", "--data", store, "--preset", "sampler",
@@ -236,3 +236,35 @@ def test_non_finite_fit_stops_without_a_checkpoint(sampler_store, tmp_path, caps
 def test_shipped_layers_keep_the_sampler_free_of_torch():
     src = Path(__file__).resolve().parents[1] / "src" / "pianoforge" / "models" / "sampler.py"
     assert "import torch" not in src.read_text()
+
+
+def test_monotone_late_removes_a_late_rise_and_keeps_a_decay():
+    from pianoforge.training.sampler_fit import monotone_late
+
+    t = np.arange(int(1.5 * SR)) / SR
+    decay = np.sin(2 * np.pi * 440 * t) * np.exp(-t / 0.5)
+    bump = 0.05 * np.sin(2 * np.pi * 660 * t) * np.exp(-((t - 1.1) / 0.05) ** 2)  # a swell 1.1 s in
+    waves = np.zeros((88, len(t)), np.float32)
+    waves[40], waves[41] = decay, decay + bump
+    out = monotone_late(waves, SR, after=0.5)
+    assert out.shape == waves.shape and out.dtype == np.float32
+    assert not out[0].any()  # a key no note reached stays silent
+    late = t > 0.6
+    err_decay = np.sum((out[40] - decay)[late] ** 2) / np.sum(decay[late] ** 2)
+    assert err_decay < 1e-3  # a decaying partial passes (-30 dB)
+    band = np.fft.rfft((out[41] - decay) * late)
+    bump_band = np.fft.rfft(bump * late)
+    f = np.fft.rfftfreq(len(t), 1 / SR)
+    sel = np.abs(f - 660) < 30
+    assert np.sum(np.abs(band[sel]) ** 2) < 0.05 * np.sum(np.abs(bump_band[sel]) ** 2)  # the swell: -13 dB or more
+    loose = monotone_late(waves, SR, after=0.5, rise=100.0)  # a rise allowed anywhere: the input comes back
+    assert np.max(np.abs(loose[41] - waves[41])) < 1e-4
+
+
+def test_bad_monotone_setting_is_one_line(sampler_store, tmp_path, capsys):
+    store, _ = sampler_store
+    run = tmp_path / "bad"
+    code, out, err = run_in_process(capsys, "train", "perform", "--data", store, "--preset", "sampler",
+                                    "--out", run, *_small_sets(), "--set", "train.sampler_monotone_rise=0.5")
+    assert code != 0 and "sampler_monotone_rise" in err and len(err.strip().splitlines()) == 1
+    assert not (run / "best.safetensors").exists()

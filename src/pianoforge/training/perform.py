@@ -23,7 +23,8 @@ from pianoforge.training.loop import LoopSettings, TaskFactory, launch, prepare_
 
 DEFAULT_TRAIN = {"batch_size": 16, "lr": 1e-3, "losses": {"lms": 1.0}, "grad_clip": None, "max_epochs": 100,
                  "weight_decay": 0.0, "early_stop_patience": 20, "template_lr_scale": 1.0,
-                 "sampler_rounds": 2, "sampler_iterations": 20}  # the last two: model.head sampler's fit
+                 "sampler_rounds": 2, "sampler_iterations": 20,  # sampler_*: model.head sampler's fit
+                 "sampler_monotone_after": 0.0, "sampler_monotone_rise": 1.0}
 
 
 def check_store(store: FeatureStore, preset: Preset) -> None:
