@@ -724,3 +724,39 @@ def test_gan_experiment_rejects_unknown_models(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "wavegan" in err[0] and "framegan" in err[0]
     assert not (tmp_path / "gan").exists()
+
+
+def test_roll_moment_loss_is_zero_at_the_datas_statistics_and_pulls_towards_them():
+    import torch
+
+    from pianoforge.adversarial import roll_moment_loss
+
+    g = torch.Generator().manual_seed(0)
+    real = (torch.rand(8, 88, 32, generator=g) > 0.97).float() * 0.9
+    assert float(roll_moment_loss(real.clone(), real)) < 1e-12
+    sparse = (real * 0.2).requires_grad_(True)  # the same score struck too softly: too few strikes
+    loss = roll_moment_loss(sparse, real)
+    loss.backward()
+    assert float(loss.detach()) > 0.1 and float(sparse.grad[real > 0].mean()) < 0  # descent raises the strikes
+    shifted = torch.roll(real, 24, 1)  # the same strikes two octaves away: the per-key term sees it
+    assert float(roll_moment_loss(shifted, real)) > 0.1
+
+
+def test_roll_moment_term_trains_notegan_and_logs_strikes(gan_store, tmp_path):
+    """train.roll_moment_weight: NoteGAN's g/roll term reads the stored strike rolls without a note critic and
+    logs its value and both strike counts; it needs arch notegan."""
+    import csv
+
+    from pianoforge.training.gan import train_gan
+    from pianoforge.training.loop import LoopSettings
+
+    notes = [*tiny("framegan"), "model.head=notes", "model.note_frames=16", "model.note_rank=2",
+             "model.note_holds=[4, 16]", "train.roll_moment_weight=2.0", "train.r1_gamma=1.0"]
+    summary = train_gan(gan_store, load_gan_preset("framegan", notes), tmp_path / "run",
+                        LoopSettings(batch_size=4, progress=False, log_every_steps=1, max_epochs=1))
+    assert summary["steps"] > 0
+    rows = list(csv.DictReader(open(tmp_path / "run" / "train_log.csv")))
+    assert all(float(r["strikes_real"]) > 0 and float(r["g_roll"]) >= 0 for r in rows) and "dn_loss" not in rows[0]
+    with pytest.raises(ConfigError, match="roll_moment_weight"):
+        train_gan(gan_store, load_gan_preset("framegan", [*tiny("framegan"), "train.roll_moment_weight=1.0"]),
+                  tmp_path / "run2", LoopSettings(batch_size=4, progress=False, max_epochs=1))

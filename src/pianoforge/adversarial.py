@@ -130,6 +130,18 @@ def row_moment_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return ((xf.mean(1) - xr.mean(1)).abs() + (xf.std(1, unbiased=False) - xr.std(1, unbiased=False)).abs()).mean()
 
 
+def roll_moment_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Strike statistics of a generated roll against the real batch's (a feature-matching term on the score):
+    ``fake``, ``real`` (B, 88, W) soft strike indicators in [0, 1) (``real`` detached). Two relative squared
+    errors: the expected strikes per clip of each key (88 numbers: note density, register and pitch classes)
+    and the mean square of the strikes per frame (how many notes a chord strikes together). Each is unbiased
+    in the real batch's noise: its minimum over the fake statistics is the data's expectation. Scalar tensor."""
+    real = real.detach()
+    kf, kr = fake.sum(2).mean(0), real.sum(2).mean(0)
+    cf, cr = (fake.sum(1) ** 2).mean(), (real.sum(1) ** 2).mean()
+    return ((kf - kr) ** 2).sum() / (kr ** 2).sum().clamp_min(1e-6) + (cf - cr) ** 2 / (cr ** 2).clamp_min(1e-6)
+
+
 COLLAPSE_THRESHOLD = 0.25
 """Diversity ratio below which samples are reported as collapsed."""
 

@@ -4,7 +4,7 @@
 :func:`critic_losses` and :func:`generator_losses` return ``{"d/adv": ..., "d/gp": ..., "d/loss": weighted
 sum}`` and ``{"g/adv": ..., "g/moments": ..., "g/loss": weighted sum}``, the weights from
 :func:`loss_weights` (``train.gp_weight``, ``train.r1_gamma`` x ``r1_every`` / 2, ``train.moment_weight``,
-``train.note_critic_weight``).
+``train.note_critic_weight``, ``train.roll_moment_weight``).
 A term whose weight is 0 is not computed. The pure loss functions are in :mod:`pianoforge.adversarial`.
 
 =============  ===========================================  ============================================
@@ -88,8 +88,16 @@ def _note_critic(b: GeneratorBatch) -> torch.Tensor:
     return adv.hinge_generator_loss(b.extra["note_critic"](compress_roll(b.extra["roll"])))
 
 
+def _roll_moments(b: GeneratorBatch) -> torch.Tensor:
+    """NoteGAN's strike statistics (``extra["roll"]``, levels) against the real batch's (``extra["real_roll"]``,
+    velocity in dictionary-note units), both through the note critic's knee."""
+    from pianoforge.models.gan.note_critic import compress_roll
+
+    return adv.roll_moment_loss(compress_roll(b.extra["roll"]), compress_roll(b.extra["real_roll"]))
+
+
 GENERATOR_TERMS: dict[str, Callable[[GeneratorBatch], torch.Tensor]] = {
-    "g/moments": lambda b: adv.row_moment_loss(b.gen, b.real), "g/notes": _note_critic}
+    "g/moments": lambda b: adv.row_moment_loss(b.gen, b.real), "g/notes": _note_critic, "g/roll": _roll_moments}
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,7 @@ ARCH_LOSSES: dict[str, ArchLosses] = {
     "specgan": ArchLosses("wgan", critic=("d/gp",)),
     "stylegan": ArchLosses("logistic", critic=("d/r1",)),
     "framegan": ArchLosses("hinge"),
-    "notegan": ArchLosses("hinge", generator=("g/moments", "g/notes")),
+    "notegan": ArchLosses("hinge", critic=("d/r1",), generator=("g/moments", "g/notes", "g/roll")),
 }
 
 
@@ -112,7 +120,8 @@ def loss_weights(train: Any) -> dict[str, float]:
     """Term -> weight from a checked GAN ``train`` section (``GanTrainConfig``)."""
     return {"d/adv": 1.0, "d/gp": float(train.gp_weight),
             "d/r1": float(train.r1_gamma) / 2 * int(train.r1_every),  # lazy R1: every r1_every steps, scaled up
-            "g/adv": 1.0, "g/moments": float(train.moment_weight), "g/notes": float(train.note_critic_weight)}
+            "g/adv": 1.0, "g/moments": float(train.moment_weight), "g/notes": float(train.note_critic_weight),
+            "g/roll": float(train.roll_moment_weight)}
 
 
 def _weighted(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:

@@ -135,6 +135,7 @@ class GanTrainConfig(_Common):
     ada_kimg: float = 20.0
     moment_weight: float = 0.0  # generator loss += weight * per-row moment distance to the real batch (notegan)
     note_critic_weight: float = 0.0  # notegan: generator loss += weight * hinge loss of a critic of the strike roll
+    roll_moment_weight: float = 0.0  # notegan: generator loss += weight * distance of its strike statistics to the data's
     max_epochs: int = 200
     early_stop_patience: int = 1_000_000  # GAN validation numbers are too noisy to stop on
     grid_samples: int = 16
@@ -161,7 +162,8 @@ class GanTrainConfig(_Common):
             _check(getattr(self, key) >= 1, key, "an integer >= 1", getattr(self, key))
         for key in ("audio_samples", "gl_iterations", "collapse_warmup_g_steps"):
             _check(getattr(self, key) >= 0, key, "an integer >= 0", getattr(self, key))
-        for key in ("gp_weight", "r1_gamma", "moment_weight", "note_critic_weight", "collapse_threshold",
+        for key in ("gp_weight", "r1_gamma", "moment_weight", "note_critic_weight", "roll_moment_weight",
+                    "collapse_threshold",
                     "diverge_d_loss"):
             _check(getattr(self, key) >= 0, key, ">= 0", getattr(self, key))
         for key in ("diverge_wgan", "diverge_g_loss"):

@@ -117,6 +117,10 @@ class GanTask:
                                                            f"(model.head=notes), not {self.arch}")
             self.Dn = NoteCritic(self.grid[1]).to(device)
             self.opt_dn = torch.optim.Adam(self.Dn.parameters(), lr=lr_d, betas=betas)
+        if tr.roll_moment_weight > 0 and self.arch != "notegan":
+            raise ConfigError(f"preset {preset.name}", f"train.roll_moment_weight needs arch notegan, not {self.arch}")
+        self.use_rolls = self.Dn is not None or tr.roll_moment_weight > 0  # the batches carry the real strike rolls
+        if self.use_rolls:
             self.train_dataset = GanImagesWithRolls(self.train_images)
         val = GanImages(store, "validation")
         self.val_dataset = val if len(val) else None
@@ -154,16 +158,17 @@ class GanTask:
     def _train_step(self, batch: torch.Tensor, step: int) -> dict[str, float]:
         self._val_batch = 0
         self.step = step + 1
-        real, real_roll = (batch[0], batch[1]) if self.Dn is not None else (batch, None)  # GanImagesWithRolls
+        real, real_roll = (batch[0], batch[1]) if self.use_rolls else (batch, None)  # GanImagesWithRolls
         d_terms, cb = self._critic_step(real, real_roll, step)
         if (step + 1) % int(self.tr.n_critic) == 0:
-            self._generator_step(real, step)
+            self._generator_step(real, step, real_roll)
         g_val = self.last["g_loss"]
         m = {"d_loss": float(d_terms["d/loss"].detach()), "g_loss": g_val, "gp": self.last["gp"],
              "d_real": float(cb.d_real.detach().mean()), "d_fake": float(cb.d_fake.detach().mean()),
              **cb.diagnostics}
-        if "g_notes" in self.last:
-            m["g_notes"] = self.last["g_notes"]
+        for key in ("g_notes", "g_roll", "strikes_real", "strikes_fake"):
+            if key in self.last:
+                m[key] = self.last[key]
         if self.tr.ada:
             m["ada_p"] = float(self.aug.p)
         if g_val is None:  # no generator update yet (n_critic > 1): not averaged, logged as 0
@@ -188,7 +193,8 @@ class GanTask:
                 fake = self.G(self._z(real.shape[0]))
         if self.Dn is not None and real_roll is not None:
             note_metrics = self._note_critic_step(real_roll, fake_roll)
-        r1_now = self.arch == "stylegan" and tr.r1_gamma > 0 and step % int(tr.r1_every) == 0
+        r1_now = self.weights.get("d/r1", 0.0) > 0 and "d/r1" in gan_losses.ARCH_LOSSES[self.arch].critic \
+            and step % int(tr.r1_every) == 0
         real_in = real.detach().requires_grad_(r1_now)
         cb = gan_losses.CriticBatch(self.net_D, real, fake, real_in, self.net_D(self.aug(real_in)),
                                     self.net_D(self.aug(fake)), r1_now, float(tr.label_smoothing),
@@ -221,13 +227,21 @@ class GanTask:
                 "dn_fake": float(dn_fake.detach().mean()),
                 "strikes_real": float((real_lv > 0.1).sum()) / b, "strikes_fake": float((fake_roll > 0.1).sum()) / b}
 
-    def _generator_step(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
-        """One generator update (the critic frozen), then the EMA."""
+    def _generator_step(self, real: torch.Tensor, step: int, real_roll: torch.Tensor | None = None
+                        ) -> dict[str, torch.Tensor]:
+        """One generator update (the critic frozen), then the EMA. ``real_roll`` (B, 88, W): the real clips'
+        strike rolls (velocity / 127 at onsets), for the g/roll term."""
         with frozen(self.D), frozen(self.Dn) if self.Dn is not None else contextlib.nullcontext():
             extra: dict[str, Any] = {}
-            if self.Dn is not None:  # the g/notes term: the note critic on the generator's strike roll
+            if self.use_rolls:  # g/notes (the note critic) and g/roll (strike statistics) see the strike roll
                 gen, roll = self.G.forward_with_roll(self._z(real.shape[0]))
                 extra = {"note_critic": self.Dn, "roll": roll}
+                if real_roll is not None:
+                    extra["real_roll"] = real_roll * (127.0 / ROLL_VELOCITY)
+                    if self.Dn is None:  # the note critic's step logs these otherwise
+                        b = real_roll.shape[0]
+                        self.last["strikes_real"] = float((extra["real_roll"] > 0.1).sum()) / b
+                        self.last["strikes_fake"] = float((roll.detach() > 0.1).sum()) / b
             else:
                 gen = self.net_G(self._z(real.shape[0]))
             gb = gan_losses.GeneratorBatch(gen, self.D(self.aug(gen)), real, extra)
@@ -238,8 +252,9 @@ class GanTask:
         self.opt_g.step()
         ema_update(self.G_ema, self.G, ema_beta(float(self.tr.ema_beta), (step + 1) // int(self.tr.n_critic)))
         self.last["g_loss"] = float(terms["g/loss"].detach())
-        if "g/notes" in terms:
-            self.last["g_notes"] = float(terms["g/notes"].detach())
+        for name in ("g/notes", "g/roll"):
+            if name in terms:
+                self.last[name.replace("/", "_")] = float(terms[name].detach())
         return terms
 
     @torch.no_grad()
