@@ -760,3 +760,24 @@ def test_roll_moment_term_trains_notegan_and_logs_strikes(gan_store, tmp_path):
     with pytest.raises(ConfigError, match="roll_moment_weight"):
         train_gan(gan_store, load_gan_preset("framegan", [*tiny("framegan"), "train.roll_moment_weight=1.0"]),
                   tmp_path / "run2", LoopSettings(batch_size=4, progress=False, max_epochs=1))
+
+
+def test_gan_experiment_geometry_is_checked_against_the_store(gan_store, tmp_path):
+    """experiment gan --geometry fine trains the gan-fine presets, so a gan-cpu store is refused before any
+    training (one line naming the store), and an unknown geometry is a ValueError / argparse exit 2."""
+    from pianoforge.errors import StoreError
+    from pianoforge.evaluation.experiments import Budget
+    from pianoforge.evaluation.gan_experiment import run_gan_experiment
+
+    budget = Budget(minutes=None, max_epochs=1, overrides=(*GEOM, *TINY_COMMON), judge=False, progress=False)
+    with pytest.raises(StoreError) as e:
+        run_gan_experiment(tmp_path, tmp_path / "data", budget, store=gan_store, n_clips=4, geometry="fine")
+    assert "geometry" in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "gan-fine" / "runs").exists()
+    with pytest.raises(ValueError, match="geometry"):
+        run_gan_experiment(tmp_path, tmp_path / "data", budget, store=gan_store, geometry="20s")
+    from pianoforge.cli import main
+
+    with pytest.raises(SystemExit) as ex:
+        main(["experiment", "gan", "--geometry", "20s", "--out", str(tmp_path)])
+    assert ex.value.code == 2

@@ -57,7 +57,7 @@ def add_experiment(sub: argparse._SubParsersAction) -> None:
                         description="Train the variants of experiment NAME with the same seed and budget on a "
                                     "subset of the embedded corpus; write NAME.csv, NAME.png (validation LMS vs "
                                     "epochs and wall time) and NAME.md under OUT/NAME/. gan: DCGAN vs SpecGAN vs "
-                                    "StyleGAN vs FrameGAN vs NoteGAN on the gan-cpu geometry (whole corpus unless --limit-works), each "
+                                    "StyleGAN vs FrameGAN vs NoteGAN on one geometry (--geometry; whole corpus unless --limit-works), each "
                                     "evaluated with `eval gan`; gan.csv and gan.md. See docs/experiments.md.")
     ex.add_argument("name", metavar="NAME", help="loss | batch | layers | cell | duration | compare | gan")
     ex.add_argument("--out", type=Path, default=Path("runs/experiments"),
@@ -73,7 +73,10 @@ def add_experiment(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--seed", type=int, default=0, help="random seed of every variant (default 0)")
     ex.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override a preset value in every variant, e.g. --set model.rnn_units=64 (repeatable)")
-    ex.add_argument("--data", type=Path, help="use this lan2018-geometry store (gan: gan-cpu store) instead of "
+    ex.add_argument("--geometry", choices=["cpu", "fine"], default="cpu",
+                    help="gan: the image geometry, gan-cpu (128 x 256) or gan-fine (256 x 256, the shipped "
+                         "generator's); results go to OUT/gan/ or OUT/gan-fine/ (default cpu)")
+    ex.add_argument("--data", type=Path, help="use this lan2018-geometry store (gan: a store of --geometry) instead of "
                                               "building the corpus subset")
     ex.add_argument("-n", "--n", type=int, default=64, help="gan: generated and real clips per evaluation (default 64)")
     ex.add_argument("--models", help="gan: comma-separated subset to train and tabulate, e.g. framegan,dcgan "
@@ -207,7 +210,7 @@ def cmd_experiment(a: argparse.Namespace) -> int:
         if bad or not models:
             fatal(f"--models: unknown GAN model(s) {', '.join(bad) or '(none)'}; choose from {', '.join(GAN_MODELS)}")
         path = run_gan_experiment(a.out, a.data_root or Path("data/experiments"), budget, store=a.data, n_clips=a.n,
-                                  models=models)
+                                  models=models, geometry=a.geometry)
         print(f"experiment gan done in {(time.perf_counter() - t0) / 60:.1f} min: {path}, {path.with_suffix('.md')}")
         return 0
     stores = {k: v for k, v in (("lan2018", a.data), ("default", a.default_data)) if v is not None}

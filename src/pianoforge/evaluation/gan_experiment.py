@@ -1,9 +1,9 @@
-"""``pianoforge experiment gan``: DCGAN vs SpecGAN vs StyleGAN2-style vs FrameGAN vs NoteGAN on the CPU geometry,
-same budget.
+"""``pianoforge experiment gan``: DCGAN vs SpecGAN vs StyleGAN2-style vs FrameGAN vs NoteGAN on one CPU geometry
+(``gan-cpu``, the default, or ``gan-fine``: :data:`GAN_GEOMETRIES`), same budget.
 
 The PianoGAN paper concluded SpecGAN > DCGAN by listening. Here each model trains with the same seed and the
 same budget (wall time per model and a maximum number of epochs, whichever comes first; early stopping off)
-on the same ``gan-cpu`` store, then :func:`~pianoforge.evaluation.gan_metrics.evaluate_gan` compares its
+on the same store of that geometry, then :func:`~pianoforge.evaluation.gan_metrics.evaluate_gan` compares its
 generator with held-out real clips. Under ``OUT/gan/`` it writes:
 
 - ``runs/<model>/``: the training runs (logs, per-epoch sample grids and WAVs, ``best.safetensors``); a
@@ -36,32 +36,36 @@ GAN_MODELS = ("dcgan", "specgan", "stylegan", "framegan", "notegan")
 GAN_COLUMNS = ("row", "epochs", "steps", "train_s", "params_g", "fd", "diversity_ratio", "ndb_ndb_k", "tonality_db",
                "note_density", "polyphony", "pitch_class_entropy")
 _SET_KEYS = GAN_COLUMNS[5:]
+GAN_GEOMETRIES = ("cpu", "fine")
+"""The geometries ``experiment gan`` runs at: both CPU-sized, the only ones NoteGAN takes (its image is the STFT
+grid); ``fine`` is the shipped generator's."""
 
 
 def gan_experiment_data(data_root: str | Path, limit_works: int | None, workers: int = 1, progress: bool = True,
-                        log: Callable[[str], None] = print) -> Path:
-    """Build (once) the ``gan-cpu`` store of the embedded corpus (its first ``limit_works`` works, or all)."""
+                        log: Callable[[str], None] = print, geometry: str = "cpu") -> Path:
+    """Build (once) the ``gan-GEOMETRY`` store of the embedded corpus (its first ``limit_works`` works, or all)."""
     from pianoforge.config import load_preset
     from pianoforge.data.build import build
     from pianoforge.data.sources import collect
 
-    out = Path(data_root) / (f"gan-cpu-works{limit_works}" if limit_works else "gan-cpu")
+    out = Path(data_root) / (f"gan-{geometry}-works{limit_works}" if limit_works else f"gan-{geometry}")
     t0 = time.perf_counter()
     specs, failures = collect("corpus", None, limit=limit_works, workers=workers, progress=progress)
-    rep = build(specs, out, load_preset("gan-cpu"), workers=workers, progress=progress, listing_failures=failures,
+    rep = build(specs, out, load_preset(f"gan-{geometry}"), workers=workers, progress=progress, listing_failures=failures,
                 source_info={"kind": "corpus", "input": None, "limit": limit_works, "by": "experiments"})
     log(f"data {out}: {'up to date' if rep.up_to_date else f'built in {time.perf_counter() - t0:.0f} s'}")
     return out
 
 
-def _train_model(model: str, store: Path, run_dir: Path, budget, log: Callable[[str], None]) -> dict[str, Any]:
+def _train_model(model: str, store: Path, run_dir: Path, budget, log: Callable[[str], None],
+                 geometry: str = "cpu") -> dict[str, Any]:
     from pianoforge.data.store import FeatureStore
     from pianoforge.models.gan import load_gan_preset
     from pianoforge.training.gan import train_gan
     from pianoforge.training.loop import LoopSettings
 
     no_stop = 10**9
-    preset = load_gan_preset(f"{model}-cpu", [*budget.overrides, f"train.early_stop_patience={no_stop}"])
+    preset = load_gan_preset(f"{model}-{geometry}", [*budget.overrides, f"train.early_stop_patience={no_stop}"])
     key = json.loads(json.dumps({"model": model, "preset": preset.to_dict(), "minutes": budget.minutes,
                                  "max_epochs": budget.max_epochs, "seed": budget.seed,
                                  "data_fingerprint": FeatureStore(store).manifest["fingerprint"]}))
@@ -97,12 +101,13 @@ def _fmt(v: Any) -> str:
 
 def run_gan_experiment(out_dir: str | Path, data_root: str | Path, budget, store: str | Path | None = None,
                        n_clips: int = 64, log: Callable[[str], None] = print,
-                       models: tuple[str, ...] | None = None) -> Path:
+                       models: tuple[str, ...] | None = None, geometry: str = "cpu") -> Path:
     """Train the GANs (``models``, default all of :data:`GAN_MODELS`) with ``budget`` (an
     :class:`~pianoforge.evaluation.experiments.Budget`; its ``limit_works`` is ignored when ``store`` is
     given), evaluate each on the test split, write the table. Finished runs with the same budget are reused,
     so two processes can train disjoint ``models`` side by side and a last call with all of them tabulates.
-    Returns ``OUT/gan/gan.csv``."""
+    ``geometry`` (:data:`GAN_GEOMETRIES`): ``cpu`` writes under ``OUT/gan/``, ``fine`` under ``OUT/gan-fine/``.
+    Returns the table's ``gan.csv``."""
     import torch
 
     from pianoforge.data.store import FeatureStore
@@ -110,26 +115,28 @@ def run_gan_experiment(out_dir: str | Path, data_root: str | Path, budget, store
     from pianoforge.models.gan import load_gan_preset
     from pianoforge.training.gan import check_gan_store
 
+    if geometry not in GAN_GEOMETRIES:
+        raise ValueError(f"unknown GAN experiment geometry {geometry!r} (of {', '.join(GAN_GEOMETRIES)})")
     models = tuple(models or GAN_MODELS)
     bad = [m for m in models if m not in GAN_MODELS]
     if bad:
         raise ValueError(f"unknown GAN model(s) {', '.join(bad)} (of {', '.join(GAN_MODELS)})")
     if budget.threads:
         torch.set_num_threads(int(budget.threads))
-    exp_dir = Path(out_dir) / "gan"
+    exp_dir = Path(out_dir) / ("gan" if geometry == "cpu" else f"gan-{geometry}")
     if store is not None:
-        check_gan_store(FeatureStore(store), load_gan_preset("specgan-cpu", list(budget.overrides)))
+        check_gan_store(FeatureStore(store), load_gan_preset(f"specgan-{geometry}", list(budget.overrides)))
         data = Path(store)
     else:
-        data = gan_experiment_data(data_root, budget.limit_works, budget.workers, budget.progress, log)
+        data = gan_experiment_data(data_root, budget.limit_works, budget.workers, budget.progress, log, geometry)
     exp_dir.mkdir(parents=True, exist_ok=True)
     (exp_dir / "grids").mkdir(exist_ok=True)
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     reference: dict[str, dict[str, Any]] = {}
     for i, model in enumerate(models, 1):
-        log(f"[gan {i}/{len(models)}] {model}-cpu on {data}, {budget.describe()}")
-        rec = _train_model(model, data, exp_dir / "runs" / model, budget, log)
+        log(f"[gan {i}/{len(models)}] {model}-{geometry} on {data}, {budget.describe()}")
+        rec = _train_model(model, data, exp_dir / "runs" / model, budget, log, geometry)
         s = rec["summary"]
         ckpt = exp_dir / "runs" / model / "best.safetensors"
         log(f"[gan {i}/{len(models)}] {model}: {'reused; ' if rec['reused'] else ''}{s['epochs']} epochs, "
@@ -156,7 +163,7 @@ def run_gan_experiment(out_dir: str | Path, data_root: str | Path, budget, store
 
     scored = [r for r in rows if r["row"] in GAN_MODELS and r.get("fd") is not None]
     best = min(scored, key=lambda r: r["fd"])["row"] if scored else None
-    md = ["# Experiment gan: DCGAN vs SpecGAN vs StyleGAN2-style vs FrameGAN vs NoteGAN (gan-cpu geometry)", "",
+    md = [f"# Experiment gan: DCGAN vs SpecGAN vs StyleGAN2-style vs FrameGAN vs NoteGAN (gan-{geometry} geometry)", "",
           f"Budget: {budget.describe()} per model, trained one after another on the same store ({data}); "
           f"evaluation: {n_clips} generated clips vs up to {n_clips} held-out test clips (Fréchet distance on "
           "fixed log-mel statistics: lower is better; diversity ratio: generated / real mean pairwise distance, "
@@ -171,7 +178,7 @@ def run_gan_experiment(out_dir: str | Path, data_root: str | Path, budget, store
            ""]
     write_text_atomic(exp_dir / "gan.md", "\n".join(md))
     write_text_atomic(exp_dir / "gan_summary.json", json.dumps(
-        {"experiment": "gan", "data": str(data), "rows": rows, "best_fd": best, "n_clips": n_clips,
+        {"experiment": "gan", "geometry": geometry, "data": str(data), "rows": rows, "best_fd": best, "n_clips": n_clips,
          "total_s": round(time.perf_counter() - t0, 1)}, indent=1, default=str) + "\n")
     log(f"{csv_path}: {len(rows)} rows; table {exp_dir / 'gan.md'}; best FD: {best}")
     return csv_path
