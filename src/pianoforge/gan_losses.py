@@ -90,10 +90,8 @@ def _note_critic(b: GeneratorBatch) -> torch.Tensor:
 
 def _roll_moments(b: GeneratorBatch) -> torch.Tensor:
     """NoteGAN's strike statistics (``extra["roll"]``, levels) against the real batch's (``extra["real_roll"]``,
-    velocity in dictionary-note units), both through the note critic's knee."""
-    from pianoforge.models.gan.note_critic import compress_roll
-
-    return adv.roll_moment_loss(compress_roll(b.extra["roll"]), compress_roll(b.extra["real_roll"]))
+    velocity in dictionary-note units)."""
+    return adv.roll_moment_loss(b.extra["roll"], b.extra["real_roll"])
 
 
 GENERATOR_TERMS: dict[str, Callable[[GeneratorBatch], torch.Tensor]] = {
