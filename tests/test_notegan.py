@@ -37,13 +37,35 @@ def test_old_flat_layout_reads_as_the_nested_one():
     assert upgrade_model_dict(load_gan_preset("dcgan").model) == load_gan_preset("dcgan").model
 
 
-def test_the_shipped_checkpoints_flat_config_builds_a_notegan():
+def test_a_checkpoint_with_the_old_flat_config_builds_the_same_notegan(tmp_path):
+    """Checkpoints written before 2026-12-02 (the shipped gan-default until 2026-12-07 among them) carry the flat
+    model section; the shipped weights with their model section rewritten that way generate the same clips."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
     from pianoforge.improvise import GanGenerator
+    from pianoforge.improvise.generator import shipped_checkpoint
     from pianoforge.models.gan.notegan import NoteGenerator
 
-    g = GanGenerator.from_checkpoint()
-    assert g.meta["model"]["head"] == "notes"  # written by the old code
-    assert isinstance(g.model, NoteGenerator) and isinstance(g.model, Generator)
+    src = shipped_checkpoint()
+    with safe_open(str(src), "np") as f:
+        meta = dict(f.metadata())
+    cfg = json.loads(meta["config"])
+    assert cfg["model"]["arch"] == "notegan" and "notes" in cfg["model"]
+    notes = cfg["model"]["notes"]
+    flat = {**{k: v for k, v in cfg["model"].items() if k not in ("arch", "notes")}, "arch": "framegan",
+            "head": "notes", **{f"note_{k}": v for k, v in notes.items()}, "templates_per_key": 2,
+            "free_templates": 16, "voices": 1}
+    meta["config"] = json.dumps({**cfg, "model": flat})
+    old = tmp_path / "flat.safetensors"
+    save_file(load_file(str(src)), str(old), metadata=meta)
+    g_old, g_new = GanGenerator.from_checkpoint(old), GanGenerator.from_checkpoint()
+    assert g_old.meta["model"]["head"] == "notes"
+    assert isinstance(g_old.model, NoteGenerator) and isinstance(g_old.model, Generator)
+    z = torch.stack([g_new.latent(3), g_new.latent(4)])
+    assert torch.equal(g_old.images(z), g_new.images(z))
 
 
 def test_old_preset_file_still_loads(tmp_path):
