@@ -4,15 +4,17 @@
 Manual optimization inside ``train_step``: one engine step = one critic update on one batch of real
 images (B, 1, H, W); a generator update follows every ``n_critic``-th step (SpecGAN: 5 critic steps per
 generator step, as WGAN-GP), then the generator EMA is updated. The losses of each arch are named dicts
-from :mod:`pianoforge.gan_losses` (``d/adv``, ``d/gp``, ``d/r1``; ``g/adv``, ``g/moments``), weighted by
-the train section:
+from :mod:`pianoforge.gan_losses` (``d/adv``, ``d/gp``, ``d/r1``; ``g/adv``, ``g/moments``, NoteGAN's
+``g/notes`` and ``g/roll``), weighted by the train section:
 
 - ``dcgan``: BCE on logits with soft labels (real ~ U[1 - s, 1], fake ~ U[0, s]; ``label_smoothing``) and
   optional label flipping (``label_flip``); non-saturating generator loss; gradient-norm clipping 1.
 - ``specgan``: WGAN-GP, ``E[D(fake)] - E[D(real)] + 10 * mean_i (||grad D(x_i)|| - 1)**2`` at per-sample
   interpolates; generator ``-E[D(G(z))]``.
 - ``framegan``, ``notegan``: hinge loss (critic ``E[relu(1 - D(real))] + E[relu(1 + D(fake))]``, generator
-  ``-E[D(G(z))]``) with a spectral-norm critic; optional ADA like stylegan.
+  ``-E[D(G(z))]``) with a spectral-norm critic; optional ADA like stylegan. NoteGAN optionally adds a note
+  critic of its strike roll (``note_critic_weight``), its strike statistics against the stored rolls'
+  (``roll_moment_weight``) and lazy R1 on the image critic (``r1_gamma``; its preset: all three on).
 - ``stylegan``: logistic (non-saturating) loss, lazy R1 (``r1_gamma``, every ``r1_every`` steps), and ADA:
   every image the critic sees passes through :class:`~pianoforge.models.gan.SpectrogramAugment`, whose
   probability follows the sign of the critic on reals.
@@ -22,9 +24,10 @@ dictionary). This module never imports inference code (``improvise``): samples g
 :mod:`pianoforge.gan_audio`.
 
 Logged every ``log_every_steps`` (train_log.csv): ``d_loss``, ``g_loss`` (latest generator update), ``gp``
-(gradient penalty; R1 for stylegan), ``d_real``/``d_fake`` (mean critic scores), ``w_dist`` (specgan),
-``grad_norm`` (specgan, mean per-sample gradient norm at the interpolates), ``ada_p`` (with ADA: stylegan,
-framegan).
+(gradient penalty; R1 for stylegan and notegan, on the steps it runs), ``d_real``/``d_fake`` (mean critic
+scores), ``w_dist`` (specgan), ``grad_norm`` (specgan, mean per-sample gradient norm at the interpolates),
+``ada_p`` (with ADA: stylegan, framegan, notegan); NoteGAN: ``dn_loss``, ``dn_real``, ``dn_fake``, ``g_notes``
+(the note critic), ``g_roll`` (strike statistics), ``strikes_real``, ``strikes_fake`` (strikes per clip).
 Validation (val_log.csv, when the store has a validation split): ``val/moment_dist``
 (:func:`~pianoforge.adversarial.spectral_moment_distance` of EMA samples vs real validation images; the
 monitored value, lower is better, picks ``best.safetensors``) and ``val/d_gap`` (mean critic score on
