@@ -89,6 +89,12 @@ DEFAULT_TRAIN: dict[str, Any] = dataclasses.asdict(GanTrainConfig())
 """The GAN ``train`` defaults (:class:`~pianoforge.training.config.GanTrainConfig`, which documents them)."""
 
 
+def strike_counts(real_roll: torch.Tensor, fake_roll: torch.Tensor) -> dict[str, float]:
+    """Strikes per clip (levels above a tenth of a dictionary note) of real and generated rolls (B, 88, W)."""
+    b = real_roll.shape[0]
+    return {"strikes_real": float((real_roll > 0.1).sum()) / b, "strikes_fake": float((fake_roll > 0.1).sum()) / b}
+
+
 class GanTask:
     monitor = "val/moment_dist"
 
@@ -123,6 +129,8 @@ class GanTask:
         if tr.roll_moment_weight > 0 and self.arch != "notegan":
             raise ConfigError(f"preset {preset.name}", f"train.roll_moment_weight needs arch notegan, not {self.arch}")
         self.use_rolls = self.Dn is not None or tr.roll_moment_weight > 0  # the batches carry the real strike rolls
+        # lazy R1 on the image critic: for the arches whose loss entry has it, when its weight is not 0
+        self.r1 = "d/r1" in gan_losses.ARCH_LOSSES[self.arch].critic and self.weights["d/r1"] > 0
         if self.use_rolls:
             self.train_dataset = GanImagesWithRolls(self.train_images)
         val = GanImages(store, "validation")
@@ -161,7 +169,8 @@ class GanTask:
     def _train_step(self, batch: torch.Tensor, step: int) -> dict[str, float]:
         self._val_batch = 0
         self.step = step + 1
-        real, real_roll = (batch[0], batch[1]) if self.use_rolls else (batch, None)  # GanImagesWithRolls
+        # GanImagesWithRolls: the real strike rolls (velocity / 127) -> dictionary-note units, as the generator's
+        real, real_roll = (batch[0], batch[1] * (127.0 / ROLL_VELOCITY)) if self.use_rolls else (batch, None)
         d_terms, cb = self._critic_step(real, real_roll, step)
         if (step + 1) % int(self.tr.n_critic) == 0:
             self._generator_step(real, step, real_roll)
@@ -186,7 +195,8 @@ class GanTask:
     def _critic_step(self, real: torch.Tensor, real_roll: torch.Tensor | None,
                      step: int) -> tuple[dict[str, torch.Tensor], gan_losses.CriticBatch]:
         """One critic update on a real batch (B, 1, H, W) against as many generated images (and, with the
-        note critic, one update of it on the real and generated strike rolls (B, 88, W))."""
+        note critic, one update of it on the real and generated strike rolls (B, 88, W), dictionary-note
+        units)."""
         tr = self.tr
         note_metrics: dict[str, float] = {}
         with torch.no_grad():
@@ -196,8 +206,7 @@ class GanTask:
                 fake = self.G(self._z(real.shape[0]))
         if self.Dn is not None and real_roll is not None:
             note_metrics = self._note_critic_step(real_roll, fake_roll)
-        r1_now = self.weights.get("d/r1", 0.0) > 0 and "d/r1" in gan_losses.ARCH_LOSSES[self.arch].critic \
-            and step % int(tr.r1_every) == 0
+        r1_now = self.r1 and step % int(tr.r1_every) == 0
         real_in = real.detach().requires_grad_(r1_now)
         cb = gan_losses.CriticBatch(self.net_D, real, fake, real_in, self.net_D(self.aug(real_in)),
                                     self.net_D(self.aug(fake)), r1_now, float(tr.label_smoothing),
@@ -215,36 +224,30 @@ class GanTask:
         return terms, cb
 
     def _note_critic_step(self, real_roll: torch.Tensor, fake_roll: torch.Tensor) -> dict[str, float]:
-        """One hinge update of the note critic on the real clips' strike rolls (velocity / 127 at onsets)
-        and the generator's (levels in dictionary-note units); returns its metrics and both strike rates
-        (strikes per clip above a tenth of a dictionary note)."""
-        real_lv = real_roll * (127.0 / ROLL_VELOCITY)
-        dn_real = self.Dn(compress_roll(real_lv))
+        """One hinge update of the note critic on the real clips' strike rolls and the generator's (both in
+        dictionary-note units); returns its metrics and both strike rates (:func:`strike_counts`)."""
+        dn_real = self.Dn(compress_roll(real_roll))
         dn_fake = self.Dn(compress_roll(fake_roll.detach()))
         loss = adv.hinge_critic_loss(dn_real, dn_fake)
         self.opt_dn.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_dn.step()
-        b = real_roll.shape[0]
         return {"dn_loss": float(loss.detach()), "dn_real": float(dn_real.detach().mean()),
-                "dn_fake": float(dn_fake.detach().mean()),
-                "strikes_real": float((real_lv > 0.1).sum()) / b, "strikes_fake": float((fake_roll > 0.1).sum()) / b}
+                "dn_fake": float(dn_fake.detach().mean()), **strike_counts(real_roll, fake_roll)}
 
     def _generator_step(self, real: torch.Tensor, step: int, real_roll: torch.Tensor | None = None
                         ) -> dict[str, torch.Tensor]:
         """One generator update (the critic frozen), then the EMA. ``real_roll`` (B, 88, W): the real clips'
-        strike rolls (velocity / 127 at onsets), for the g/roll term."""
+        strike rolls in dictionary-note units, for the g/roll term."""
         with frozen(self.D), frozen(self.Dn) if self.Dn is not None else contextlib.nullcontext():
             extra: dict[str, Any] = {}
             if self.use_rolls:  # g/notes (the note critic) and g/roll (strike statistics) see the strike roll
                 gen, roll = self.G.forward_with_roll(self._z(real.shape[0]))
                 extra = {"note_critic": self.Dn, "roll": roll}
                 if real_roll is not None:
-                    extra["real_roll"] = real_roll * (127.0 / ROLL_VELOCITY)
+                    extra["real_roll"] = real_roll
                     if self.Dn is None:  # the note critic's step logs these otherwise
-                        b = real_roll.shape[0]
-                        self.last["strikes_real"] = float((extra["real_roll"] > 0.1).sum()) / b
-                        self.last["strikes_fake"] = float((roll.detach() > 0.1).sum()) / b
+                        self.last.update(strike_counts(real_roll, roll.detach()))
             else:
                 gen = self.net_G(self._z(real.shape[0]))
             gb = gan_losses.GeneratorBatch(gen, self.D(self.aug(gen)), real, extra)

@@ -420,7 +420,8 @@ def train_sampler(data, preset, out, progress: bool = True) -> dict[str, Any]:
             print(f"[train] {out}: this sampler fit is complete (summary.json); nothing to do", flush=True)
             return {**old, "already_finished": True}
     # a fit keeps no resumable state, so this always writes a fresh run_config.json
-    prepare_run(out, "perform", preset, Path(data), store.manifest["fingerprint"], SamplerSettings(rounds, iterations, mono_after, mono_rise))
+    prepare_run(out, "perform", preset, Path(data), store.manifest["fingerprint"],
+                SamplerSettings(rounds, iterations, mono_after, mono_rise))
     model = NoteSampler.empty(mc.sampler_config, preset.audio)
     model.cfg = mc
     say = (lambda s: print(f"[train] {s}", flush=True)) if progress else (lambda s: None)
@@ -438,26 +439,25 @@ def train_sampler(data, preset, out, progress: bool = True) -> dict[str, Any]:
 
     fit = SamplerFit(model, train)
     t0 = time.perf_counter()
+
+    def record(round_no: int, step: str, what: str) -> None:
+        """Check the parameters after a step, log both audio errors (train_log.csv and a line)."""
+        check(what)
+        row = {"round": round_no, "step": step, "train_error": fit.error(),
+               "valid_error": fit.error(valid) if valid else float("nan"), "seconds": time.perf_counter() - t0}
+        rows.append(row)
+        write_rows(out / "train_log.csv", rows)
+        say(f"{what}: train error {row['train_error']:.4f}, validation error {row['valid_error']:.4f} "
+            f"({row['seconds']:.0f} s)")
+
     for r in range(rounds):
         for step, fn in (("waves", lambda: fit.fit_waves(iterations, say)), ("velocity", fit.fit_curves),
                          ("release", fit.fit_release)):
             fn()
-            check(f"round {r + 1} {step}")
-            row = {"round": r + 1, "step": step, "train_error": fit.error(),
-                   "valid_error": fit.error(valid) if valid else float("nan"), "seconds": time.perf_counter() - t0}
-            rows.append(row)
-            write_rows(out / "train_log.csv", rows)
-            say(f"round {r + 1} {step}: train error {row['train_error']:.4f}, validation error "
-                f"{row['valid_error']:.4f} ({row['seconds']:.0f} s)")
+            record(r + 1, step, f"round {r + 1} {step}")
     if mono_after > 0:
         model.waves = monotone_late(model.waves, preset.audio.sample_rate, mono_after, mono_rise)
-        check("monotone late part")
-        row = {"round": rounds, "step": "monotone", "train_error": fit.error(),
-               "valid_error": fit.error(valid) if valid else float("nan"), "seconds": time.perf_counter() - t0}
-        rows.append(row)
-        write_rows(out / "train_log.csv", rows)
-        say(f"monotone late part after {mono_after} s (rise {mono_rise}): train error {row['train_error']:.4f}, "
-            f"validation error {row['valid_error']:.4f}")
+        record(rounds, "monotone", f"monotone late part after {mono_after} s (rise {mono_rise})")
     cfg = {"preset": preset.to_dict(), "model": mc.to_dict(), "data": str(store.root),
            "data_fingerprint": store.manifest["fingerprint"], "data_licences": store.manifest.get("licences", [])}
     tensors = {k: np.asarray(v, np.float16 if k in ("waves", "timbre") else np.float32)
