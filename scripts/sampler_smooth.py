@@ -3,7 +3,7 @@ a new checkpoint, to choose ``train.sampler_monotone_*`` on the validation split
 
 ``python scripts/sampler_smooth.py IN OUT --after 0.75 [--mode cummin --rise 1.0 | --mode expfit]``
 
-``cummin``: :func:`pianoforge.training.sampler_fit.monotone_late` (what the fit step does); ``expfit``: per key
+``cummin``: :func:`pianoforge.training.sampler_late.monotone_late` (what the fit step does); ``expfit``: per key
 and STFT bin (n_fft 2048, hop 256), the magnitude after ``--after`` seconds replaced by the least-squares
 exponential decay of that bin (phase kept, faded in over 4 frames). Nothing else in the checkpoint changes."""
 import argparse
@@ -14,7 +14,7 @@ from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 from scipy.signal import istft, stft
 
-from pianoforge.training.sampler_fit import monotone_late
+from pianoforge.training.sampler_late import monotone_late
 
 
 def expfit(w: np.ndarray, sr: int, after: float, n_fft: int = 2048, hop: int = 256) -> np.ndarray:

@@ -24,7 +24,8 @@ from pianoforge.training.loop import LoopSettings, TaskFactory, launch, prepare_
 DEFAULT_TRAIN = {"batch_size": 16, "lr": 1e-3, "losses": {"lms": 1.0}, "grad_clip": None, "max_epochs": 100,
                  "weight_decay": 0.0, "early_stop_patience": 20, "template_lr_scale": 1.0,
                  "sampler_rounds": 2, "sampler_iterations": 20,  # sampler_*: model.head sampler's fit
-                 "sampler_monotone_after": 0.0, "sampler_monotone_rise": 1.0}
+                 "sampler_monotone_after": 0.0, "sampler_monotone_rise": 1.0,
+                 "sampler_weight_power": 0.0, "sampler_weight_floor": 1e-3}
 
 
 def check_store(store: FeatureStore, preset: Preset) -> None:
@@ -145,7 +146,7 @@ def train_perform(data: Path, preset: Preset, out: Path, settings: LoopSettings 
     from pianoforge.training.config import check_perform_preset, loop_settings
 
     if isinstance(preset.model, dict) and preset.model.get("head") == "sampler":
-        from pianoforge.training.sampler_fit import train_sampler
+        from pianoforge.training.sampler_train import train_sampler
 
         return train_sampler(data, preset, out)  # least squares, not the gradient loop (its flags do not apply)
     store = FeatureStore(data)

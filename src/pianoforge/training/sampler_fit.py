@@ -12,11 +12,15 @@ running gradient descent:
 3. **release envelope**: Gauss-Newton steps on its anchors, ignoring the overlap of different notes'
    release tails in the curvature (the gradient is exact).
 
-After the last round, optionally (``train.sampler_monotone_after`` > 0), :func:`monotone_late`: a struck
-string's partials only decay once the attack is over, so in each key's waveform after that time no STFT
-bin's magnitude may rise by more than ``train.sampler_monotone_rise`` per frame. The least-squares
-waveforms are noisy there (few training notes are held that long, and they overlap other notes), and the
-judge heard that noise as extra onsets; docs/perform.md has the measurements.
+After the last round, optionally, :func:`pianoforge.training.sampler_late.monotone_late`.
+
+**The loss** is the squared error of the waveform, optionally weighted in time (``train.sampler_weight_power``
+p > 0, :func:`loudness_weight`): each sample's squared error is divided by the training audio's local power
+(a 128 ms moving average, floored at ``train.sampler_weight_floor`` of the piece's mean power) to the power p.
+At p = 1 the fit minimises the *relative* error at every moment, so the quiet late part of a held note counts
+as much as the loud attack of the chord after it; at p = 0 (the shipped v4) a loud strike outweighs it by
+orders of magnitude. The weight is linear-least-squares-compatible (``A^T W A x = A^T W y``), so every step
+below uses it.
 
 Every solve uses only the ``train`` split; the validation split's audio error is logged after each round.
 The loss is the squared error of the waveform, which is the right loss only where the training audio is
@@ -29,7 +33,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -45,15 +48,35 @@ class Piece:
     piece_id: str
     events: NoteEvents
     audio: np.ndarray  # (samples,) float32
+    weight: np.ndarray | None = None  # (samples,) float32 >= 0: each sample's squared-error weight; None: 1
 
 
-def load_pieces(store: FeatureStore, split: str, model: NoteSampler) -> list[Piece]:
-    """The split's pieces as note events (from their MIDI, read as the store read it) and float32 audio."""
+def loudness_weight(audio: np.ndarray, power: float, floor: float = 1e-3, window: int = 2048) -> np.ndarray | None:
+    """Per sample of ``audio`` (samples,): ``((P(t) + floor * mean P) / mean P) ** -power``, with ``P`` the
+    ``window``-sample moving average of ``audio ** 2`` (centred). ``power`` 0: None (the plain squared error).
+    Float32, mean power of a piece's loud parts -> about 1, its silences -> ``floor ** -power``."""
+    if power == 0:
+        return None
+    x = np.asarray(audio, np.float64) ** 2
+    c = np.concatenate([[0.0], np.cumsum(x)])
+    n = len(x)
+    lo = np.clip(np.arange(n) - window // 2, 0, n)
+    hi = np.clip(np.arange(n) + window - window // 2, 0, n)
+    P = (c[hi] - c[lo]) / np.maximum(hi - lo, 1)
+    mean = max(float(x.mean()), 1e-20)
+    return (((P + floor * mean) / mean) ** -power).astype(np.float32)
+
+
+def load_pieces(store: FeatureStore, split: str, model: NoteSampler, weight_power: float = 0.0,
+                weight_floor: float = 1e-3) -> list[Piece]:
+    """The split's pieces as note events (from their MIDI, read as the store read it), float32 audio and its
+    :func:`loudness_weight` (None at ``weight_power`` 0)."""
     out = []
     for meta in store.pieces(split):
         score = load_score(meta["midi"], store.preset.data.tracks, store.preset.data.programs)
         audio = np.asarray(store.arrays(meta["piece_id"]).audio, dtype=np.float32)
-        out.append(Piece(meta["piece_id"], model.events(score), audio))
+        out.append(Piece(meta["piece_id"], model.events(score), audio,
+                         loudness_weight(audio, weight_power, weight_floor)))
     return out
 
 
@@ -94,6 +117,11 @@ class SamplerFit:
             w = self.m.note_shape(ev, m, 0, length) * g[m]
             yield int(ev.key[m]), o, length, w, float(c[m])
 
+    @staticmethod
+    def _w(r: np.ndarray, piece: Piece) -> np.ndarray:
+        """``W r``: a residual (samples,) times the piece's squared-error weight."""
+        return r if piece.weight is None else r * piece.weight
+
     # ---------------------------------------------------------------- the linear operator in the waveforms
     def forward(self, S: np.ndarray, C: np.ndarray, piece: Piece) -> np.ndarray:
         y = np.zeros(len(piece.audio), np.float32)
@@ -117,8 +145,8 @@ class SamplerFit:
         PS = np.zeros((88, self.L), np.float32)
         PC = np.zeros((88, self.Lc), np.float32)
         for p in self.pieces:
-            for k, _o, n, w, c in self._notes(p):
-                w2 = w * w
+            for k, o, n, w, c in self._notes(p):
+                w2 = w * w if p.weight is None else w * w * p.weight[o:o + n]
                 PS[k, :n] += w2
                 if c != 0.0 and self.Lc:
                     b = min(n, self.Lc)
@@ -126,10 +154,10 @@ class SamplerFit:
         return PS, PC
 
     def normal(self, S: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """A^T A [S, C] (+ ridge)."""
+        """A^T W A [S, C] (the ridge is added by the caller)."""
         GS, GC = np.zeros_like(S), np.zeros_like(C)
         for p in self.pieces:
-            self.adjoint(self.forward(S, C, p), p, GS, GC)
+            self.adjoint(self._w(self.forward(S, C, p), p), p, GS, GC)
         return GS, GC
 
     def error(self, pieces: list[Piece] | None = None) -> float:
@@ -152,9 +180,9 @@ class SamplerFit:
         PS += lamS
         PC += lamC
         S, C = m.waves.copy(), m.timbre.copy()
-        GS, GC = np.zeros_like(S), np.zeros_like(C)  # r = A^T (y - A x) - lam x
+        GS, GC = np.zeros_like(S), np.zeros_like(C)  # r = A^T W (y - A x) - lam x
         for p in self.pieces:
-            self.adjoint(p.audio - self.forward(S, C, p), p, GS, GC)
+            self.adjoint(self._w(p.audio - self.forward(S, C, p), p), p, GS, GC)
         GS -= lamS * S
         GC -= lamC * C
         zS, zC = GS / PS, GC / PC
@@ -208,8 +236,9 @@ class SamplerFit:
                     if self.Lc:
                         nb = min(n, self.Lc)
                         cols[K + j, o:o + nb] += h * shape[:nb] * m.timbre[k, :nb]
-            H += cols.astype(np.float64) @ cols.T.astype(np.float64)
-            b += cols.astype(np.float64) @ p.audio.astype(np.float64)
+            wcols = cols.astype(np.float64) if p.weight is None else (cols * p.weight).astype(np.float64)
+            H += wcols @ cols.T.astype(np.float64)
+            b += wcols @ p.audio.astype(np.float64)
         # a ridge on the timbre knots (toward no timbre change) keeps a velocity with little data from trading
         # loudness against timbre; the loudness knots get only a tiny one
         ridge = np.full(2 * K, 1e-9)
@@ -237,7 +266,7 @@ class SamplerFit:
         grad = np.zeros(size)
         H = np.zeros((size, size))
         for p in self.pieces:
-            r = p.audio - self.forward(m.waves, m.timbre, p)
+            r = self._w(p.audio - self.forward(m.waves, m.timbre, p), p)
             ev = p.events
             g, c = self._weights(ev)
             kn, kw = knot_weights(ev.velocity, m.scfg.velocity_knots)
@@ -261,6 +290,8 @@ class SamplerFit:
                 a0, f = lo[:d], fr[:d]
                 gl = np.bincount(a0, (1 - f) * u * rr, n_a + 1) + np.bincount(a0 + 1, f * u * rr, n_a + 1)
                 u2 = u.astype(np.float64) ** 2
+                if p.weight is not None:
+                    u2 *= p.weight[rel:rel + d]
                 hd = np.bincount(a0, (1 - f) ** 2 * u2, n_a + 1) + np.bincount(a0 + 1, f ** 2 * u2, n_a + 1)
                 ho = np.bincount(a0, (1 - f) * f * u2, n_a + 1)[:n_a]
                 pair = ((kn[m_i], 1 - kw[m_i]), (kn[m_i] + 1, kw[m_i]))
@@ -334,137 +365,3 @@ class SamplerFit:
             J[j, :, j] = np.where(after[0], -x * rates[j] * A[j], 0.0)
             J[j, :, K] = np.where(after[0], rates[j] * A[j], 0.0)
         return J.reshape(K * n_a, K + 1)
-
-
-def monotone_late(waves: np.ndarray, sample_rate: int, after: float, rise: float = 1.0, n_fft: int = 2048,
-                  hop: int = 256) -> np.ndarray:
-    """Per key (rows of ``waves`` (88, L), float) and STFT bin (Hann ``n_fft``, ``hop``; scipy's inverse), the
-    magnitude of the frames from ``after`` seconds on is limited to ``rise`` times the previous frame's
-    (``rise`` 1: a running minimum), faded in over 4 frames; the phase is kept. Returns float32 (88, L);
-    an all-zero row (a key no training note reached) stays zero."""
-    from scipy.signal import istft, stft
-
-    out = np.array(waves, dtype=np.float32, copy=True)
-    for k, w in enumerate(out):
-        if not np.any(w):
-            continue
-        _f, t, X = stft(w, fs=sample_rate, window="hann", nperseg=n_fft, noverlap=n_fft - hop, boundary="even",
-                        padded=True)
-        mag = np.abs(X)
-        j0 = int(np.searchsorted(t, after))
-        if j0 >= mag.shape[1] - 2:
-            continue
-        late = mag[:, j0:]
-        if rise <= 1.0:
-            new = np.minimum.accumulate(late, axis=1)
-        else:
-            new = late.copy()
-            for j in range(1, new.shape[1]):
-                new[:, j] = np.minimum(new[:, j], rise * new[:, j - 1])
-        ramp = np.clip(np.arange(late.shape[1]) / 4.0, 0, 1)[None, :]
-        mag[:, j0:] = late * (1 - ramp) + new * ramp
-        _t, y = istft(mag * np.exp(1j * np.angle(X)), fs=sample_rate, window="hann", nperseg=n_fft,
-                      noverlap=n_fft - hop, boundary=True)
-        out[k] = y[:len(w)]
-    return out
-
-
-@dataclass(frozen=True)
-class SamplerSettings:
-    """What a fit runs, recorded in ``run_config.json``: alternation rounds, CG iterations per round, the
-    monotone late part (seconds, 0: off; largest rise per frame)."""
-
-    rounds: int
-    iterations: int
-    monotone_after: float = 0.0
-    monotone_rise: float = 1.0
-
-
-def train_sampler(data, preset, out, progress: bool = True) -> dict[str, Any]:
-    """``pianoforge train perform`` for a ``model.head: sampler`` preset: fit on the store's train split, log
-    each step's train/validation audio error to ``train_log.csv``, write ``best.safetensors`` (float16
-    waveforms; the full preset and the store's identity inside) and ``summary.json``.
-
-    A fit is deterministic and takes minutes, so there is no intermediate state: an interrupted run starts
-    again from the beginning; a finished one (``summary.json`` with ``status: complete``) is a no-op. A
-    non-finite parameter after any step stops the run with :class:`TrainingError` and writes no checkpoint.
-    """
-    import json
-    from pathlib import Path
-
-    from pianoforge.checkpoint import save_checkpoint_numpy
-    from pianoforge.errors import ConfigError, TrainingError
-    from pianoforge.fsutil import write_text_atomic
-    from pianoforge.models.perform_config import PerformModelConfig
-    from pianoforge.training.config import perform_train_config
-    from pianoforge.training.perform import check_store
-    from pianoforge.training.run_folder import prepare_run, write_rows
-
-    out = Path(out)
-    store = FeatureStore(data)
-    check_store(store, preset)
-    tr = perform_train_config(preset)
-    rounds, iterations = int(tr.extra["sampler_rounds"]), int(tr.extra["sampler_iterations"])
-    mono_after, mono_rise = float(tr.extra["sampler_monotone_after"]), float(tr.extra["sampler_monotone_rise"])
-    if rounds < 1 or iterations < 1 or not (np.isfinite(mono_after) and mono_after >= 0) \
-            or not (np.isfinite(mono_rise) and mono_rise >= 1.0):
-        raise ConfigError(f"preset {preset.name}", "train.sampler_rounds and sampler_iterations must be >= 1, "
-                          "sampler_monotone_after >= 0 (seconds) and sampler_monotone_rise >= 1")
-    mc = PerformModelConfig.from_dict({**preset.model, "in_channels": preset.score.n_channels})
-    if mc.head != "sampler":
-        raise TrainingError(None, f"preset {preset.name} has model.head {mc.head}, not sampler")
-    summary_path = out / "summary.json"
-    if summary_path.is_file():
-        old = json.loads(summary_path.read_text())
-        if old.get("status") == "complete" and old.get("preset") == json.loads(json.dumps(preset.to_dict())):
-            print(f"[train] {out}: this sampler fit is complete (summary.json); nothing to do", flush=True)
-            return {**old, "already_finished": True}
-    # a fit keeps no resumable state, so this always writes a fresh run_config.json
-    prepare_run(out, "perform", preset, Path(data), store.manifest["fingerprint"],
-                SamplerSettings(rounds, iterations, mono_after, mono_rise))
-    model = NoteSampler.empty(mc.sampler_config, preset.audio)
-    model.cfg = mc
-    say = (lambda s: print(f"[train] {s}", flush=True)) if progress else (lambda s: None)
-    train = load_pieces(store, "train", model)
-    valid = load_pieces(store, "validation", model)
-    say(f"sampler fit on {len(train)} training pieces ({sum(len(p.audio) for p in train) / preset.audio.sample_rate / 60:.1f} "
-        f"min), {len(valid)} validation pieces; {rounds} rounds of {iterations} CG iterations")
-    rows: list[dict[str, Any]] = []
-
-    def check(step: str) -> None:
-        bad = [k for k, v in model.params().items() if not np.isfinite(v).all()]
-        if bad:
-            write_rows(out / "train_log.csv", rows)
-            raise TrainingError(out, f"the sampler fit went non-finite at {step} ({bad[0]}); no checkpoint written")
-
-    fit = SamplerFit(model, train)
-    t0 = time.perf_counter()
-
-    def record(round_no: int, step: str, what: str) -> None:
-        """Check the parameters after a step, log both audio errors (train_log.csv and a line)."""
-        check(what)
-        row = {"round": round_no, "step": step, "train_error": fit.error(),
-               "valid_error": fit.error(valid) if valid else float("nan"), "seconds": time.perf_counter() - t0}
-        rows.append(row)
-        write_rows(out / "train_log.csv", rows)
-        say(f"{what}: train error {row['train_error']:.4f}, validation error {row['valid_error']:.4f} "
-            f"({row['seconds']:.0f} s)")
-
-    for r in range(rounds):
-        for step, fn in (("waves", lambda: fit.fit_waves(iterations, say)), ("velocity", fit.fit_curves),
-                         ("release", fit.fit_release)):
-            fn()
-            record(r + 1, step, f"round {r + 1} {step}")
-    if mono_after > 0:
-        model.waves = monotone_late(model.waves, preset.audio.sample_rate, mono_after, mono_rise)
-        record(rounds, "monotone", f"monotone late part after {mono_after} s (rise {mono_rise})")
-    cfg = {"preset": preset.to_dict(), "model": mc.to_dict(), "data": str(store.root),
-           "data_fingerprint": store.manifest["fingerprint"], "data_licences": store.manifest.get("licences", [])}
-    tensors = {k: np.asarray(v, np.float16 if k in ("waves", "timbre") else np.float32)
-               for k, v in model.params().items()}
-    save_checkpoint_numpy(out / "best.safetensors", tensors, kind="perform", config=cfg)
-    summary = {"status": "complete", "kind": "sampler", "preset": preset.to_dict(), "rounds": rounds, "iterations": iterations,
-               "train_error": rows[-1]["train_error"], "valid_error": rows[-1]["valid_error"],
-               "seconds": time.perf_counter() - t0, "log": rows}
-    write_text_atomic(summary_path, json.dumps(summary, indent=1))
-    return summary
