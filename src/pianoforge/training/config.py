@@ -143,6 +143,7 @@ class GanTrainConfig(_Common):
     diversity_samples: int = 32
     sample_seed: int = 1234
     gl_iterations: int = 32  # Griffin-Lim iterations of the per-epoch audio samples
+    keep_epoch_exports: bool = False  # also export every epoch's EMA generator to epochs/epoch-NNNN.safetensors
     collapse_threshold: float = COLLAPSE_THRESHOLD
     collapse_warmup_g_steps: int = 200  # a fresh generator's near-constant output is not a collapse
     diverge_wgan: float = 1000.0

@@ -31,7 +31,9 @@ scores), ``w_dist`` (specgan), ``grad_norm`` (specgan, mean per-sample gradient 
 Validation (val_log.csv, when the store has a validation split): ``val/moment_dist``
 (:func:`~pianoforge.adversarial.spectral_moment_distance` of EMA samples vs real validation images; the
 monitored value, lower is better, picks ``best.safetensors``) and ``val/d_gap`` (mean critic score on
-real minus generated). Every epoch end: ``samples/epoch-NNNN.png`` (grid of EMA samples from fixed
+real minus generated); NoteGAN with ``g/roll`` also ``val/roll_dist`` (its strike statistics against the
+validation clips') and monitors ``val/score``, the two distances weighted as in its generator loss.
+``train.keep_epoch_exports``: every epoch's EMA generator also goes to ``epochs/epoch-NNNN.safetensors``. Every epoch end: ``samples/epoch-NNNN.png`` (grid of EMA samples from fixed
 latents), ``samples/epoch-NNNN-K.wav`` (Griffin-Lim), diversity + warnings (``monitor_log.csv``, see
 ``gan_monitor``), ``gan_curves.png`` and ``last.safetensors``. Exports are generator-only (EMA weights).
 """
@@ -134,7 +136,11 @@ class GanTask:
         if self.use_rolls:
             self.train_dataset = GanImagesWithRolls(self.train_images)
         val = GanImages(store, "validation")
-        self.val_dataset = val if len(val) else None
+        self.val_dataset: GanImages | GanImagesWithRolls | None = None
+        if len(val):
+            self.val_dataset = GanImagesWithRolls(val) if self.use_rolls and tr.roll_moment_weight > 0 else val
+        if isinstance(self.val_dataset, GanImagesWithRolls):  # pick best by the images and the score it plays
+            self.monitor = "val/score"
         self.stats = EpochStats()
         self.last: dict[str, Any] = {"g_loss": None, "gp": 0.0}
         self.step = 0
@@ -264,12 +270,26 @@ class GanTask:
         return terms
 
     @torch.no_grad()
-    def val_step(self, batch: torch.Tensor) -> dict[str, float]:
-        g = torch.Generator(device=batch.device).manual_seed(10007 + self._val_batch)
+    def val_step(self, batch: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
+        """EMA samples from fixed latents against a validation batch (B, 1, H, W), or (images, strike rolls
+        (B, 88, W)) for NoteGAN with ``g/roll``: then also ``val/roll_dist`` (:func:`adv.roll_moment_loss` of the
+        EMA generator's strike roll) and the monitored ``val/score`` = moment_weight * moment_dist +
+        roll_moment_weight * roll_dist (the generator's own weights for the two feature-matching terms)."""
+        real, real_roll = batch if isinstance(batch, (tuple, list)) else (batch, None)
+        g = torch.Generator(device=real.device).manual_seed(10007 + self._val_batch)
         self._val_batch += 1
-        fake = generate_images(self.G_ema, self._z(batch.shape[0], g), noise_mode="const")
-        return {"val/moment_dist": adv.spectral_moment_distance(fake, batch),
-                "val/d_gap": float(self.D(batch).mean() - self.D(fake).mean())}
+        z = self._z(real.shape[0], g)
+        if real_roll is not None:
+            fake, roll = self.G_ema.forward_with_roll(z)
+        else:
+            fake = generate_images(self.G_ema, z, noise_mode="const")
+        out = {"val/moment_dist": adv.spectral_moment_distance(fake, real),
+               "val/d_gap": float(self.D(real).mean() - self.D(fake).mean())}
+        if real_roll is not None:
+            out["val/roll_dist"] = float(adv.roll_moment_loss(roll, real_roll * (127.0 / ROLL_VELOCITY)))
+            out["val/score"] = (float(self.tr.moment_weight) * out["val/moment_dist"]
+                                + float(self.tr.roll_moment_weight) * out["val/roll_dist"])
+        return out
 
     def export(self, path: Path) -> None:
         export_gan(self.G_ema, self.preset, self.cfg, self.store, self.size, self.grid, path)
@@ -331,6 +351,9 @@ class GanTask:
         except Exception as e:  # a plot must never kill a training run
             print(f"warning: GAN curves not drawn ({e})", file=sys.stderr, flush=True)
         self.export(run_dir / "last.safetensors")
+        if tr.keep_epoch_exports:  # every epoch's EMA generator, to study a run's swing afterwards
+            (run_dir / "epochs").mkdir(exist_ok=True)
+            self.export(run_dir / "epochs" / f"epoch-{epoch:04d}.safetensors")
         self.stats = EpochStats()
 
 

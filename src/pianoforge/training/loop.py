@@ -364,7 +364,8 @@ class Trainer:
         count = 0
         for batch in self._loader(ds, self._epoch_batches(len(ds), 0, shuffle=False)):
             b = self._to_device(batch)
-            n = len(next(iter(b.values()))) if isinstance(b, dict) else len(b)
+            n = len(next(iter(b.values()))) if isinstance(b, dict) else len(b[0]) if isinstance(b, (tuple, list)) \
+                else len(b)
             for k, v in self.task.val_step(b).items():
                 sums[k] = sums.get(k, 0.0) + v * n
             count += n
