@@ -47,18 +47,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from pianoforge import adversarial as adv
 from pianoforge import gan_losses
-from pianoforge.audio.io import save_audio
 from pianoforge.config import Preset
 from pianoforge.data.gan_images import GanImages, GanImagesWithRolls
 from pianoforge.data.store import FeatureStore
 from pianoforge.errors import ConfigError
-from pianoforge.gan_audio import images_to_audio
 from pianoforge.models.gan import (
     SpectrogramAugment,
     build_critic,
@@ -68,10 +65,10 @@ from pianoforge.models.gan import (
     generate_images,
     sample_latent,
 )
-from pianoforge.models.gan.config import GanInferenceConfig
 from pianoforge.models.gan.note_critic import ROLL_VELOCITY, NoteCritic, compress_roll
 from pianoforge.training.config import GanTrainConfig, gan_train_config, loop_settings
-from pianoforge.training.gan_monitor import EpochStats, append_row, divergence_warnings, gan_curves
+from pianoforge.training.gan_epoch import EpochReport
+from pianoforge.training.gan_monitor import EpochStats
 from pianoforge.training.gan_setup import (
     RngState,
     check_gan_store,
@@ -82,7 +79,6 @@ from pianoforge.training.gan_setup import (
     image_geometry,
 )
 from pianoforge.training.loop import LoopSettings, TaskFactory, launch, prepare_run
-from pianoforge.viz import sample_grid
 
 __all__ = ["DEFAULT_TRAIN", "GanTask", "check_gan_store", "export_gan", "gan_model_config", "image_geometry",
            "train_gan"]
@@ -97,7 +93,7 @@ def strike_counts(real_roll: torch.Tensor, fake_roll: torch.Tensor) -> dict[str,
     return {"strikes_real": float((real_roll > 0.1).sum()) / b, "strikes_fake": float((fake_roll > 0.1).sum()) / b}
 
 
-class GanTask:
+class GanTask(EpochReport):
     monitor = "val/moment_dist"
 
     def __init__(self, store: FeatureStore, preset: Preset, device: torch.device) -> None:
@@ -136,10 +132,13 @@ class GanTask:
         if self.use_rolls:
             self.train_dataset = GanImagesWithRolls(self.train_images)
         val = GanImages(store, "validation")
+        # NoteGAN with g/roll: validation batches carry the strike rolls, and best is picked by the images and
+        # the score it plays
+        self.val_rolls = tr.roll_moment_weight > 0
         self.val_dataset: GanImages | GanImagesWithRolls | None = None
         if len(val):
-            self.val_dataset = GanImagesWithRolls(val) if self.use_rolls and tr.roll_moment_weight > 0 else val
-        if isinstance(self.val_dataset, GanImagesWithRolls):  # pick best by the images and the score it plays
+            self.val_dataset = GanImagesWithRolls(val) if self.val_rolls else val
+        if self.val_rolls:
             self.monitor = "val/score"
         self.stats = EpochStats()
         self.last: dict[str, Any] = {"g_loss": None, "gp": 0.0}
@@ -275,7 +274,7 @@ class GanTask:
         (B, 88, W)) for NoteGAN with ``g/roll``: then also ``val/roll_dist`` (:func:`adv.roll_moment_loss` of the
         EMA generator's strike roll) and the monitored ``val/score`` = moment_weight * moment_dist +
         roll_moment_weight * roll_dist (the generator's own weights for the two feature-matching terms)."""
-        real, real_roll = batch if isinstance(batch, (tuple, list)) else (batch, None)
+        real, real_roll = batch if self.val_rolls else (batch, None)
         g = torch.Generator(device=real.device).manual_seed(10007 + self._val_batch)
         self._val_batch += 1
         z = self._z(real.shape[0], g)
@@ -293,68 +292,6 @@ class GanTask:
 
     def export(self, path: Path) -> None:
         export_gan(self.G_ema, self.preset, self.cfg, self.store, self.size, self.grid, path)
-
-    # -- epoch end (main process) ---------------------------------------------------------------------
-    def real_bank(self) -> torch.Tensor:
-        """A fixed set of real training images (n, 1, H, W) to compare diversity against."""
-        if self._real_bank is None:
-            ds = self.train_images
-            k = min(int(self.tr.diversity_samples), len(ds))
-            idx = np.sort(np.random.default_rng(int(self.tr.sample_seed)).choice(len(ds), k, replace=False))
-            self._real_bank = torch.stack([ds[int(i)] for i in idx])
-        return self._real_bank
-
-    @torch.no_grad()
-    def sample_images(self, z: torch.Tensor) -> torch.Tensor:
-        """EMA samples (n, 1, H, W) in [-1, 1] on the CPU (stylegan: its stored 'const' noise)."""
-        self.G_ema.eval()
-        return generate_images(self.G_ema, z, noise_mode="const").float().cpu().clamp(-1.0, 1.0)
-
-    def write_samples(self, samples: Path, epoch: int, imgs: torch.Tensor) -> None:
-        """``samples/epoch-NNNN.png`` (grid) and ``epoch-NNNN-K.wav`` (the checkpoint's phase method)."""
-        tr = self.tr
-        sample_grid(samples / f"epoch-{epoch:04d}.png", imgs[: int(tr.grid_samples)],
-                    title=f"{self.preset.name}, epoch {epoch}, step {self.step} (EMA generator)")
-        n_audio = int(tr.audio_samples)
-        if n_audio:
-            phase = GanInferenceConfig.from_preset(self.preset).phase
-            clips, _ = images_to_audio(imgs[:n_audio], self.store.normalizer, self.grid, self.preset.audio, phase,
-                                       int(tr.gl_iterations), list(range(n_audio)))
-            for i, y in enumerate(clips):
-                save_audio(samples / f"epoch-{epoch:04d}-{i}.wav", y, self.preset.audio.sample_rate)
-
-    def on_epoch_end(self, run_dir: Path, epoch: int) -> None:
-        tr = self.tr
-        samples = run_dir / "samples"
-        samples.mkdir(parents=True, exist_ok=True)
-        k = max(int(tr.diversity_samples), int(tr.grid_samples), int(tr.audio_samples))
-        imgs = self.sample_images(self._z(k, torch.Generator(device=self.device).manual_seed(int(tr.sample_seed))))
-        self.write_samples(samples, epoch, imgs)
-        real = self.real_bank()
-        gen_div = imgs[: int(tr.diversity_samples)]
-        warnings = divergence_warnings(self.arch, self.stats, dataclasses.asdict(tr))
-        collapse = adv.collapse_warning(gen_div, real, float(tr.collapse_threshold))
-        if collapse and (self.step // int(tr.n_critic) >= int(tr.collapse_warmup_g_steps)
-                         or not torch.isfinite(gen_div).all()):
-            warnings.insert(0, collapse)
-        for w in warnings:
-            print(f"WARNING (epoch {epoch}): {w}", file=sys.stderr, flush=True)
-        means = self.stats.means()
-        row = {"epoch": epoch, "step": self.step, "diversity": round(adv.diversity_ratio(gen_div, real), 5),
-               "gen_pairwise_l1": round(adv.mean_pairwise_distance(gen_div), 6),
-               "real_pairwise_l1": round(adv.mean_pairwise_distance(real), 6),
-               "moment_dist_train": round(adv.spectral_moment_distance(gen_div, real), 6),
-               **{f"mean_{k}": round(v, 6) for k, v in means.items()}, "warning": " | ".join(warnings)}
-        append_row(run_dir / "monitor_log.csv", row)
-        try:
-            gan_curves(run_dir, run_dir / "gan_curves.png")
-        except Exception as e:  # a plot must never kill a training run
-            print(f"warning: GAN curves not drawn ({e})", file=sys.stderr, flush=True)
-        self.export(run_dir / "last.safetensors")
-        if tr.keep_epoch_exports:  # every epoch's EMA generator, to study a run's swing afterwards
-            (run_dir / "epochs").mkdir(exist_ok=True)
-            self.export(run_dir / "epochs" / f"epoch-{epoch:04d}.safetensors")
-        self.stats = EpochStats()
 
 
 def train_gan(data: Path, preset: Preset, out: Path, settings: LoopSettings | None = None) -> dict[str, Any] | None:
