@@ -1,11 +1,13 @@
 """Experiment (issue 14): apply a late-part smoothing to a sampler checkpoint's waveforms after the fact and write
 a new checkpoint, to choose ``train.sampler_monotone_*`` on the validation split without refitting.
 
-``python scripts/sampler_smooth.py IN OUT --after 0.75 [--mode cummin --rise 1.0 | --mode expfit]``
+``python scripts/sampler_smooth.py IN OUT --after 0.75 [--mode cummin --rise 1.0 | --mode expfit | --mode gate
+--alpha 2]``
 
 ``cummin``: :func:`pianoforge.training.sampler_late.monotone_late` (what the fit step does); ``expfit``: per key
 and STFT bin (n_fft 2048, hop 256), the magnitude after ``--after`` seconds replaced by the least-squares
-exponential decay of that bin (phase kept, faded in over 4 frames). Nothing else in the checkpoint changes."""
+exponential decay of that bin (phase kept, faded in over 4 frames); ``gate``: :func:`gate`, spectral subtraction
+of each frame's median floor. Nothing else in the checkpoint changes."""
 import argparse
 import json
 
@@ -34,13 +36,34 @@ def expfit(w: np.ndarray, sr: int, after: float, n_fft: int = 2048, hop: int = 2
     return y[:len(w)].astype(np.float32)
 
 
+def gate(w: np.ndarray, sr: int, after: float, alpha: float, n_fft: int = 2048, hop: int = 256) -> np.ndarray:
+    """Spectral subtraction of each frame's broadband floor: from ``after`` seconds on, every STFT bin's
+    magnitude m becomes ``m * sqrt(max(0, 1 - (alpha * floor / m) ** 2))``, ``floor`` the frame's median
+    magnitude over the bins (a struck string's late spectrum is a few partials; the fit's noise fills the
+    rest); phase kept, faded in over 4 frames."""
+    _f, t, X = stft(w, fs=sr, window="hann", nperseg=n_fft, noverlap=n_fft - hop, boundary="even", padded=True)
+    mag = np.abs(X)
+    j0 = int(np.searchsorted(t, after))
+    if j0 >= mag.shape[1] - 2 or not np.any(w):
+        return w
+    late = mag[:, j0:]
+    floor = np.median(late, axis=0, keepdims=True)
+    g = np.sqrt(np.clip(1.0 - (alpha * floor / np.maximum(late, 1e-12)) ** 2, 0.0, 1.0))
+    ramp = np.clip(np.arange(late.shape[1]) / 4.0, 0, 1)[None, :]
+    mag[:, j0:] = late * (1 - ramp + ramp * g)
+    _t, y = istft(mag * np.exp(1j * np.angle(X)), fs=sr, window="hann", nperseg=n_fft, noverlap=n_fft - hop,
+                  boundary=True)
+    return y[:len(w)].astype(np.float32)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("inp")
     ap.add_argument("out")
     ap.add_argument("--after", type=float, default=0.75, help="seconds after the strike")
-    ap.add_argument("--mode", choices=("cummin", "expfit"), default="cummin")
+    ap.add_argument("--mode", choices=("cummin", "expfit", "gate"), default="cummin")
     ap.add_argument("--rise", type=float, default=1.0, help="cummin: the largest rise allowed per frame (factor)")
+    ap.add_argument("--alpha", type=float, default=2.0, help="gate: over-subtraction of the frame's median floor")
     a = ap.parse_args()
     tensors = load_file(a.inp)
     with safe_open(a.inp, "np") as f:
@@ -49,6 +72,8 @@ def main() -> None:
     waves = tensors["waves"].astype(np.float32)
     if a.mode == "cummin":
         out = monotone_late(waves, sr, a.after, a.rise)
+    elif a.mode == "gate":
+        out = np.stack([gate(w, sr, a.after, a.alpha) for w in waves])
     else:
         out = np.stack([expfit(w, sr, a.after) for w in waves])
     tensors["waves"] = out.astype(tensors["waves"].dtype)
