@@ -7,7 +7,8 @@ a new checkpoint, to choose ``train.sampler_monotone_*`` on the validation split
 ``cummin``: :func:`pianoforge.training.sampler_late.monotone_late` (what the fit step does); ``expfit``: per key
 and STFT bin (n_fft 2048, hop 256), the magnitude after ``--after`` seconds replaced by the least-squares
 exponential decay of that bin (phase kept, faded in over 4 frames); ``gate``: :func:`gate`, spectral subtraction
-of each frame's median floor. Nothing else in the checkpoint changes."""
+of each frame's median floor; ``mask``: :func:`partial_mask`, the late part kept on the key's own partials (as
+its early spectrum shows them). Nothing else in the checkpoint changes."""
 import argparse
 import json
 
@@ -56,14 +57,43 @@ def gate(w: np.ndarray, sr: int, after: float, alpha: float, n_fft: int = 2048, 
     return y[:len(w)].astype(np.float32)
 
 
+def partial_mask(w: np.ndarray, sr: int, after: float, depth_db: float, key: int, n_fft: int = 2048,
+                 hop: int = 256, early: tuple[float, float] = (0.05, 0.5)) -> np.ndarray:
+    """Keep the late part's energy on the key's own partials: the key's early spectrum (mean power over
+    ``early`` seconds, where many training notes make the fit accurate) marks, per bin, how far it lies under
+    the strongest bin within half a partial spacing around it; from ``after`` seconds on, bins more than
+    ``depth_db`` under it are removed (a 10 dB linear ramp in dB, faded in over 4 frames); phase kept.
+    ``key`` 0..87 (A0 = 0) sets the partial spacing."""
+    from scipy.ndimage import maximum_filter1d
+
+    _f, t, X = stft(w, fs=sr, window="hann", nperseg=n_fft, noverlap=n_fft - hop, boundary="even", padded=True)
+    mag = np.abs(X)
+    j0 = int(np.searchsorted(t, after))
+    if j0 >= mag.shape[1] - 2 or not np.any(w):
+        return w
+    e = (t >= early[0]) & (t <= early[1])
+    E = 10 * np.log10(np.mean(mag[:, e] ** 2, axis=1) + 1e-20)
+    f0 = 27.5 * 2 ** (key / 12)
+    half = max(int(round(f0 / (sr / n_fft) / 2)), 1)
+    below = maximum_filter1d(E, 2 * half + 1) - E  # dB under the local partial peak
+    keep = np.clip((depth_db + 10.0 - below) / 10.0, 0.0, 1.0)[:, None]
+    late = mag[:, j0:]
+    ramp = np.clip(np.arange(late.shape[1]) / 4.0, 0, 1)[None, :]
+    mag[:, j0:] = late * (1 - ramp + ramp * keep)
+    _t, y = istft(mag * np.exp(1j * np.angle(X)), fs=sr, window="hann", nperseg=n_fft, noverlap=n_fft - hop,
+                  boundary=True)
+    return y[:len(w)].astype(np.float32)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("inp")
     ap.add_argument("out")
     ap.add_argument("--after", type=float, default=0.75, help="seconds after the strike")
-    ap.add_argument("--mode", choices=("cummin", "expfit", "gate"), default="cummin")
+    ap.add_argument("--mode", choices=("cummin", "expfit", "gate", "mask"), default="cummin")
     ap.add_argument("--rise", type=float, default=1.0, help="cummin: the largest rise allowed per frame (factor)")
     ap.add_argument("--alpha", type=float, default=2.0, help="gate: over-subtraction of the frame's median floor")
+    ap.add_argument("--depth", type=float, default=30.0, help="mask: dB under the local partial peak kept")
     a = ap.parse_args()
     tensors = load_file(a.inp)
     with safe_open(a.inp, "np") as f:
@@ -72,6 +102,8 @@ def main() -> None:
     waves = tensors["waves"].astype(np.float32)
     if a.mode == "cummin":
         out = monotone_late(waves, sr, a.after, a.rise)
+    elif a.mode == "mask":
+        out = np.stack([partial_mask(w, sr, a.after, a.depth, k) for k, w in enumerate(waves)])
     elif a.mode == "gate":
         out = np.stack([gate(w, sr, a.after, a.alpha) for w in waves])
     else:
