@@ -33,9 +33,10 @@ Validation (val_log.csv, when the store has a validation split): ``val/moment_di
 monitored value, lower is better, picks ``best.safetensors``) and ``val/d_gap`` (mean critic score on
 real minus generated); NoteGAN with ``g/roll`` also ``val/roll_dist`` (its strike statistics against the
 validation clips') and monitors ``val/score``, the two distances weighted as in its generator loss.
-``train.keep_epoch_exports``: every epoch's EMA generator also goes to ``epochs/epoch-NNNN.safetensors``. Every epoch end: ``samples/epoch-NNNN.png`` (grid of EMA samples from fixed
-latents), ``samples/epoch-NNNN-K.wav`` (Griffin-Lim), diversity + warnings (``monitor_log.csv``, see
-``gan_monitor``), ``gan_curves.png`` and ``last.safetensors``. Exports are generator-only (EMA weights).
+Every epoch end (:mod:`pianoforge.training.gan_epoch`): ``samples/epoch-NNNN.png`` (grid of EMA samples from
+fixed latents), ``samples/epoch-NNNN-K.wav`` (Griffin-Lim), diversity + warnings (``monitor_log.csv``, see
+``gan_monitor``), ``gan_curves.png``, ``last.safetensors`` and, with ``train.keep_epoch_exports``,
+``epochs/epoch-NNNN.safetensors``. Exports are generator-only (EMA weights).
 """
 
 from __future__ import annotations
