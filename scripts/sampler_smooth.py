@@ -19,70 +19,62 @@ from scipy.signal import istft, stft
 
 from pianoforge.training.sampler_late import monotone_late
 
+N_FFT, HOP = 2048, 256
 
-def expfit(w: np.ndarray, sr: int, after: float, n_fft: int = 2048, hop: int = 256) -> np.ndarray:
-    _f, t, X = stft(w, fs=sr, window="hann", nperseg=n_fft, noverlap=n_fft - hop, boundary="even", padded=True)
+
+def edit_late(w: np.ndarray, sr: int, after: float, new_late) -> np.ndarray:
+    """One key's waveform (L,) with its STFT magnitude (Hann N_FFT, HOP) from ``after`` seconds on replaced by
+    ``new_late(mag, t, j0)`` -> (bins, frames - j0), faded in over 4 frames; phase kept. Float32 (L,)."""
+    _f, t, X = stft(w, fs=sr, window="hann", nperseg=N_FFT, noverlap=N_FFT - HOP, boundary="even", padded=True)
     mag = np.abs(X)
     j0 = int(np.searchsorted(t, after))
     if j0 >= mag.shape[1] - 2 or not np.any(w):
         return w
-    late = mag[:, j0:]
-    tt = np.arange(late.shape[1], dtype=np.float64)
-    A = np.stack([np.ones_like(tt), tt], 1)
-    coef, *_ = np.linalg.lstsq(A, np.log(late + 1e-9).T, rcond=None)  # (2, bins)
-    ramp = np.clip(tt / 4.0, 0, 1)[None, :]
-    mag[:, j0:] = late * (1 - ramp) + np.exp((A @ coef).T) * ramp
-    _t, y = istft(mag * np.exp(1j * np.angle(X)), fs=sr, window="hann", nperseg=n_fft, noverlap=n_fft - hop,
-                  boundary=True)
-    return y[:len(w)].astype(np.float32)
-
-
-def gate(w: np.ndarray, sr: int, after: float, alpha: float, n_fft: int = 2048, hop: int = 256) -> np.ndarray:
-    """Spectral subtraction of each frame's broadband floor: from ``after`` seconds on, every STFT bin's
-    magnitude m becomes ``m * sqrt(max(0, 1 - (alpha * floor / m) ** 2))``, ``floor`` the frame's median
-    magnitude over the bins (a struck string's late spectrum is a few partials; the fit's noise fills the
-    rest); phase kept, faded in over 4 frames."""
-    _f, t, X = stft(w, fs=sr, window="hann", nperseg=n_fft, noverlap=n_fft - hop, boundary="even", padded=True)
-    mag = np.abs(X)
-    j0 = int(np.searchsorted(t, after))
-    if j0 >= mag.shape[1] - 2 or not np.any(w):
-        return w
-    late = mag[:, j0:]
-    floor = np.median(late, axis=0, keepdims=True)
-    g = np.sqrt(np.clip(1.0 - (alpha * floor / np.maximum(late, 1e-12)) ** 2, 0.0, 1.0))
+    late = mag[:, j0:].copy()
     ramp = np.clip(np.arange(late.shape[1]) / 4.0, 0, 1)[None, :]
-    mag[:, j0:] = late * (1 - ramp + ramp * g)
-    _t, y = istft(mag * np.exp(1j * np.angle(X)), fs=sr, window="hann", nperseg=n_fft, noverlap=n_fft - hop,
+    mag[:, j0:] = late * (1 - ramp) + new_late(mag, t, j0) * ramp
+    _t, y = istft(mag * np.exp(1j * np.angle(X)), fs=sr, window="hann", nperseg=N_FFT, noverlap=N_FFT - HOP,
                   boundary=True)
     return y[:len(w)].astype(np.float32)
 
 
-def partial_mask(w: np.ndarray, sr: int, after: float, depth_db: float, key: int, n_fft: int = 2048,
-                 hop: int = 256, early: tuple[float, float] = (0.05, 0.5)) -> np.ndarray:
+def expfit(w: np.ndarray, sr: int, after: float) -> np.ndarray:
+    """Each bin's late magnitude replaced by its least-squares exponential decay."""
+    def fit(mag, t, j0):
+        late = mag[:, j0:]
+        tt = np.arange(late.shape[1], dtype=np.float64)
+        A = np.stack([np.ones_like(tt), tt], 1)
+        coef, *_ = np.linalg.lstsq(A, np.log(late + 1e-9).T, rcond=None)  # (2, bins)
+        return np.exp((A @ coef).T)
+    return edit_late(w, sr, after, fit)
+
+
+def gate(w: np.ndarray, sr: int, after: float, alpha: float) -> np.ndarray:
+    """Spectral subtraction of each frame's broadband floor: every late bin's magnitude m becomes
+    ``m * sqrt(max(0, 1 - (alpha * floor / m) ** 2))``, ``floor`` the frame's median magnitude over the bins (a
+    struck string's late spectrum is a few partials; the fit's noise fills the rest)."""
+    def sub(mag, t, j0):
+        late = mag[:, j0:]
+        floor = np.median(late, axis=0, keepdims=True)
+        return late * np.sqrt(np.clip(1.0 - (alpha * floor / np.maximum(late, 1e-12)) ** 2, 0.0, 1.0))
+    return edit_late(w, sr, after, sub)
+
+
+def partial_mask(w: np.ndarray, sr: int, after: float, depth_db: float, key: int,
+                 early: tuple[float, float] = (0.05, 0.5)) -> np.ndarray:
     """Keep the late part's energy on the key's own partials: the key's early spectrum (mean power over
     ``early`` seconds, where many training notes make the fit accurate) marks, per bin, how far it lies under
-    the strongest bin within half a partial spacing around it; from ``after`` seconds on, bins more than
-    ``depth_db`` under it are removed (a 10 dB linear ramp in dB, faded in over 4 frames); phase kept.
-    ``key`` 0..87 (A0 = 0) sets the partial spacing."""
+    the strongest bin within half a partial spacing around it; late bins more than ``depth_db`` under it are
+    removed (a 10 dB linear ramp in dB). ``key`` 0..87 (A0 = 0) sets the partial spacing."""
     from scipy.ndimage import maximum_filter1d
 
-    _f, t, X = stft(w, fs=sr, window="hann", nperseg=n_fft, noverlap=n_fft - hop, boundary="even", padded=True)
-    mag = np.abs(X)
-    j0 = int(np.searchsorted(t, after))
-    if j0 >= mag.shape[1] - 2 or not np.any(w):
-        return w
-    e = (t >= early[0]) & (t <= early[1])
-    E = 10 * np.log10(np.mean(mag[:, e] ** 2, axis=1) + 1e-20)
-    f0 = 27.5 * 2 ** (key / 12)
-    half = max(int(round(f0 / (sr / n_fft) / 2)), 1)
-    below = maximum_filter1d(E, 2 * half + 1) - E  # dB under the local partial peak
-    keep = np.clip((depth_db + 10.0 - below) / 10.0, 0.0, 1.0)[:, None]
-    late = mag[:, j0:]
-    ramp = np.clip(np.arange(late.shape[1]) / 4.0, 0, 1)[None, :]
-    mag[:, j0:] = late * (1 - ramp + ramp * keep)
-    _t, y = istft(mag * np.exp(1j * np.angle(X)), fs=sr, window="hann", nperseg=n_fft, noverlap=n_fft - hop,
-                  boundary=True)
-    return y[:len(w)].astype(np.float32)
+    def mask(mag, t, j0):
+        e = (t >= early[0]) & (t <= early[1])
+        E = 10 * np.log10(np.mean(mag[:, e] ** 2, axis=1) + 1e-20)
+        half = max(int(round(27.5 * 2 ** (key / 12) / (sr / N_FFT) / 2)), 1)
+        below = maximum_filter1d(E, 2 * half + 1) - E  # dB under the local partial peak
+        return mag[:, j0:] * np.clip((depth_db + 10.0 - below) / 10.0, 0.0, 1.0)[:, None]
+    return edit_late(w, sr, after, mask)
 
 
 def main() -> None:
