@@ -758,12 +758,11 @@ def test_roll_moment_term_trains_notegan_and_logs_strikes(gan_store, tmp_path):
     assert summary["steps"] > 0
     rows = list(csv.DictReader(open(tmp_path / "run" / "train_log.csv")))
     assert all(float(r["strikes_real"]) > 0 and float(r["g_roll"]) >= 0 for r in rows) and "dn_loss" not in rows[0]
-    # best is picked by the images and the strike statistics, weighted as in the generator loss
+    # the validation batches carry the strike rolls: val/roll_dist is logged; best stays by the moment distance
     val = list(csv.DictReader(open(tmp_path / "run" / "val_log.csv")))
-    assert summary["monitor"] == "val/score" and len(val) == 1
+    assert summary["monitor"] == "val/moment_dist" and len(val) == 1
     v = {k: float(x) for k, x in val[0].items() if k.startswith("val/")}
-    assert v["val/roll_dist"] > 0 and v["val/score"] == pytest.approx(5.0 * v["val/moment_dist"] + 2.0 * v["val/roll_dist"],
-                                                                      rel=1e-6)
+    assert v["val/roll_dist"] > 0 and v["val/moment_dist"] > 0
     assert (tmp_path / "run" / "epochs" / "epoch-0001.safetensors").is_file()
     with pytest.raises(ConfigError, match="roll_moment_weight"):
         train_gan(gan_store, load_gan_preset("framegan", [*tiny("framegan"), "train.roll_moment_weight=1.0"]),

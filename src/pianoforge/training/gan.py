@@ -32,7 +32,7 @@ Validation (val_log.csv, when the store has a validation split): ``val/moment_di
 (:func:`~pianoforge.adversarial.spectral_moment_distance` of EMA samples vs real validation images; the
 monitored value, lower is better, picks ``best.safetensors``) and ``val/d_gap`` (mean critic score on
 real minus generated); NoteGAN with ``g/roll`` also ``val/roll_dist`` (its strike statistics against the
-validation clips') and monitors ``val/score``, the two distances weighted as in its generator loss.
+validation clips'; logged, not monitored).
 Every epoch end (:mod:`pianoforge.training.gan_epoch`): ``samples/epoch-NNNN.png`` (grid of EMA samples from
 fixed latents), ``samples/epoch-NNNN-K.wav`` (Griffin-Lim), diversity + warnings (``monitor_log.csv``, see
 ``gan_monitor``), ``gan_curves.png``, ``last.safetensors`` and, with ``train.keep_epoch_exports``,
@@ -133,14 +133,12 @@ class GanTask(EpochReport):
         if self.use_rolls:
             self.train_dataset = GanImagesWithRolls(self.train_images)
         val = GanImages(store, "validation")
-        # NoteGAN with g/roll: validation batches carry the strike rolls, and best is picked by the images and
-        # the score it plays
+        # NoteGAN with g/roll: validation batches carry the strike rolls (val/roll_dist is logged; best stays
+        # picked by val/moment_dist, which chose better epochs than a sum with it: docs/improvise.md)
         self.val_rolls = tr.roll_moment_weight > 0
         self.val_dataset: GanImages | GanImagesWithRolls | None = None
         if len(val):
             self.val_dataset = GanImagesWithRolls(val) if self.val_rolls else val
-        if self.val_rolls:
-            self.monitor = "val/score"
         self.stats = EpochStats()
         self.last: dict[str, Any] = {"g_loss": None, "gp": 0.0}
         self.step = 0
@@ -273,8 +271,7 @@ class GanTask(EpochReport):
     def val_step(self, batch: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
         """EMA samples from fixed latents against a validation batch (B, 1, H, W), or (images, strike rolls
         (B, 88, W)) for NoteGAN with ``g/roll``: then also ``val/roll_dist`` (:func:`adv.roll_moment_loss` of the
-        EMA generator's strike roll) and the monitored ``val/score`` = moment_weight * moment_dist +
-        roll_moment_weight * roll_dist (the generator's own weights for the two feature-matching terms)."""
+        EMA generator's strike roll against the batch's)."""
         real, real_roll = batch if self.val_rolls else (batch, None)
         g = torch.Generator(device=real.device).manual_seed(10007 + self._val_batch)
         self._val_batch += 1
@@ -287,8 +284,6 @@ class GanTask(EpochReport):
                "val/d_gap": float(self.D(real).mean() - self.D(fake).mean())}
         if real_roll is not None:
             out["val/roll_dist"] = float(adv.roll_moment_loss(roll, real_roll * (127.0 / ROLL_VELOCITY)))
-            out["val/score"] = (float(self.tr.moment_weight) * out["val/moment_dist"]
-                                + float(self.tr.roll_moment_weight) * out["val/roll_dist"])
         return out
 
     def export(self, path: Path) -> None:
