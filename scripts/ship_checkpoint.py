@@ -1,5 +1,6 @@
 """Copy a finished training run into the package: weights to ``src/pianoforge/weights/NAME.safetensors`` and
-the run's logs (train/val CSV, loss curve, summary, run config) to ``docs/runs/NAME/``.
+the run's logs (train/val CSV, loss curve, summary, run config, a GAN run's ``epoch_select.json``) to
+``docs/runs/NAME/``. A GAN epoch's export (``RUN/epochs/epoch-NNNN.safetensors``) ships with ``RUN``'s logs.
 
     python scripts/ship_checkpoint.py runs/default/best.safetensors perform-default
     python scripts/ship_checkpoint.py runs/notesynth/best.safetensors perform-default \
@@ -22,7 +23,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LOGS = ("train_log.csv", "val_log.csv", "loss_curve.png", "summary.json", "run_config.json", "monitor_log.csv")
+LOGS = ("train_log.csv", "val_log.csv", "loss_curve.png", "summary.json", "run_config.json", "monitor_log.csv",
+        "epoch_select.json")
 MAX_BYTES = 20 * 1024 * 1024
 
 
@@ -80,6 +82,8 @@ def main() -> int:
     else:
         _copy(a.checkpoint, dst)
     run = a.checkpoint.parent
+    if run.name == "epochs":  # an epoch's export (train.keep_epoch_exports): the run folder is one up
+        run = run.parent
     docs = ROOT / "docs" / "runs" / a.name
     copied = []
     for f in LOGS:
