@@ -15,27 +15,8 @@ import json
 import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
-from scipy.signal import istft, stft
 
-from pianoforge.training.sampler_late import monotone_late
-
-N_FFT, HOP = 2048, 256
-
-
-def edit_late(w: np.ndarray, sr: int, after: float, new_late) -> np.ndarray:
-    """One key's waveform (L,) with its STFT magnitude (Hann N_FFT, HOP) from ``after`` seconds on replaced by
-    ``new_late(mag, t, j0)`` -> (bins, frames - j0), faded in over 4 frames; phase kept. Float32 (L,)."""
-    _f, t, X = stft(w, fs=sr, window="hann", nperseg=N_FFT, noverlap=N_FFT - HOP, boundary="even", padded=True)
-    mag = np.abs(X)
-    j0 = int(np.searchsorted(t, after))
-    if j0 >= mag.shape[1] - 2 or not np.any(w):
-        return w
-    late = mag[:, j0:].copy()
-    ramp = np.clip(np.arange(late.shape[1]) / 4.0, 0, 1)[None, :]
-    mag[:, j0:] = late * (1 - ramp) + new_late(mag, t, j0) * ramp
-    _t, y = istft(mag * np.exp(1j * np.angle(X)), fs=sr, window="hann", nperseg=N_FFT, noverlap=N_FFT - HOP,
-                  boundary=True)
-    return y[:len(w)].astype(np.float32)
+from pianoforge.training.sampler_late import edit_late, monotone_late
 
 
 def expfit(w: np.ndarray, sr: int, after: float) -> np.ndarray:
@@ -71,7 +52,7 @@ def partial_mask(w: np.ndarray, sr: int, after: float, depth_db: float, key: int
     def mask(mag, t, j0):
         e = (t >= early[0]) & (t <= early[1])
         E = 10 * np.log10(np.mean(mag[:, e] ** 2, axis=1) + 1e-20)
-        half = max(int(round(27.5 * 2 ** (key / 12) / (sr / N_FFT) / 2)), 1)
+        half = max(int(round(27.5 * 2 ** (key / 12) / (sr / 2048) / 2)), 1)  # edit_late's n_fft
         below = maximum_filter1d(E, 2 * half + 1) - E  # dB under the local partial peak
         return mag[:, j0:] * np.clip((depth_db + 10.0 - below) / 10.0, 0.0, 1.0)[:, None]
     return edit_late(w, sr, after, mask)

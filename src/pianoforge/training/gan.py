@@ -88,6 +88,11 @@ DEFAULT_TRAIN: dict[str, Any] = dataclasses.asdict(GanTrainConfig())
 """The GAN ``train`` defaults (:class:`~pianoforge.training.config.GanTrainConfig`, which documents them)."""
 
 
+def note_units(roll: torch.Tensor) -> torch.Tensor:
+    """A stored strike roll (B, 88, W), velocity / 127 at onsets, in the generator's dictionary-note units."""
+    return roll * (127.0 / ROLL_VELOCITY)
+
+
 def strike_counts(real_roll: torch.Tensor, fake_roll: torch.Tensor) -> dict[str, float]:
     """Strikes per clip (levels above a tenth of a dictionary note) of real and generated rolls (B, 88, W)."""
     b = real_roll.shape[0]
@@ -173,8 +178,7 @@ class GanTask(EpochReport):
     def _train_step(self, batch: torch.Tensor, step: int) -> dict[str, float]:
         self._val_batch = 0
         self.step = step + 1
-        # GanImagesWithRolls: the real strike rolls (velocity / 127) -> dictionary-note units, as the generator's
-        real, real_roll = (batch[0], batch[1] * (127.0 / ROLL_VELOCITY)) if self.use_rolls else (batch, None)
+        real, real_roll = (batch[0], note_units(batch[1])) if self.use_rolls else (batch, None)  # GanImagesWithRolls
         d_terms, cb = self._critic_step(real, real_roll, step)
         if (step + 1) % int(self.tr.n_critic) == 0:
             self._generator_step(real, step, real_roll)
@@ -283,7 +287,7 @@ class GanTask(EpochReport):
         out = {"val/moment_dist": adv.spectral_moment_distance(fake, real),
                "val/d_gap": float(self.D(real).mean() - self.D(fake).mean())}
         if real_roll is not None:
-            out["val/roll_dist"] = float(adv.roll_moment_loss(roll, real_roll * (127.0 / ROLL_VELOCITY)))
+            out["val/roll_dist"] = float(adv.roll_moment_loss(roll, note_units(real_roll)))
         return out
 
     def export(self, path: Path) -> None:
