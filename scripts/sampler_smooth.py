@@ -2,13 +2,15 @@
 a new checkpoint, to choose ``train.sampler_monotone_*`` on the validation split without refitting.
 
 ``python scripts/sampler_smooth.py IN OUT --after 0.75 [--mode cummin --rise 1.0 | --mode expfit | --mode gate
---alpha 2]``
+--alpha 2 | --mode subf0 --depth 20 --ratio 0.8]``
 
 ``cummin``: :func:`pianoforge.training.sampler_late.monotone_late` (what the fit step does); ``expfit``: per key
 and STFT bin (n_fft 2048, hop 256), the magnitude after ``--after`` seconds replaced by the least-squares
 exponential decay of that bin (phase kept, faded in over 4 frames); ``gate``: :func:`gate`, spectral subtraction
 of each frame's median floor; ``mask``: :func:`partial_mask`, the late part kept on the key's own partials (as
-its early spectrum shows them). Nothing else in the checkpoint changes."""
+its early spectrum shows them); ``subf0``: :func:`pianoforge.training.sampler_late.sub_fundamental_late`, the late
+energy under the key's fundamental lowered by ``--depth`` dB (``subf0-follow``: limited to the decay of the key's
+energy above it). Nothing else in the checkpoint changes."""
 import argparse
 import json
 
@@ -16,7 +18,7 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
-from pianoforge.training.sampler_late import edit_late, monotone_late
+from pianoforge.training.sampler_late import edit_late, monotone_late, sub_fundamental_late
 
 
 def expfit(w: np.ndarray, sr: int, after: float) -> np.ndarray:
@@ -63,10 +65,11 @@ def main() -> None:
     ap.add_argument("inp")
     ap.add_argument("out")
     ap.add_argument("--after", type=float, default=0.75, help="seconds after the strike")
-    ap.add_argument("--mode", choices=("cummin", "expfit", "gate", "mask"), default="cummin")
+    ap.add_argument("--mode", choices=("cummin", "expfit", "gate", "mask", "subf0", "subf0-follow"), default="cummin")
     ap.add_argument("--rise", type=float, default=1.0, help="cummin: the largest rise allowed per frame (factor)")
     ap.add_argument("--alpha", type=float, default=2.0, help="gate: over-subtraction of the frame's median floor")
-    ap.add_argument("--depth", type=float, default=30.0, help="mask: dB under the local partial peak kept")
+    ap.add_argument("--depth", type=float, default=30.0, help="mask: dB under the local partial peak kept; subf0: dB removed")
+    ap.add_argument("--ratio", type=float, default=0.8, help="subf0: edit bins under ratio x the key's f0")
     a = ap.parse_args()
     tensors = load_file(a.inp)
     with safe_open(a.inp, "np") as f:
@@ -77,6 +80,8 @@ def main() -> None:
         out = monotone_late(waves, sr, a.after, a.rise)
     elif a.mode == "mask":
         out = np.stack([partial_mask(w, sr, a.after, a.depth, k) for k, w in enumerate(waves)])
+    elif a.mode.startswith("subf0"):
+        out = sub_fundamental_late(waves, sr, a.after, None if a.mode == "subf0-follow" else a.depth, a.ratio)
     elif a.mode == "gate":
         out = np.stack([gate(w, sr, a.after, a.alpha) for w in waves])
     else:

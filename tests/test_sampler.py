@@ -305,6 +305,33 @@ def test_monotone_late_removes_a_late_rise_and_keeps_a_decay():
     assert np.max(np.abs(loose[41] - waves[41])) < 1e-4
 
 
+def test_sub_fundamental_late_lowers_only_the_band_under_the_fundamental():
+    from pianoforge.training.sampler_late import sub_fundamental_late
+
+    t = np.arange(int(2.0 * SR)) / SR
+    string = np.sin(2 * np.pi * 440 * t) * np.exp(-t / 0.4)  # key 48 = A4, 440 Hz
+    hum = 0.1 * np.sin(2 * np.pi * 110 * t)  # energy two octaves under it that does not decay
+    waves = np.zeros((88, len(t)), np.float32)
+    waves[48] = string + hum
+    f = np.fft.rfftfreq(len(t), 1 / SR)
+
+    def band_energy(x: np.ndarray, hz: float, sel: np.ndarray) -> float:
+        spec = np.abs(np.fft.rfft(x * sel)) ** 2
+        return float(np.sum(spec[np.abs(f - hz) < 30]))
+
+    early, late = t < 0.4, t > 0.9
+    out = sub_fundamental_late(waves, SR, after=0.5, depth_db=20.0)
+    assert out.shape == waves.shape and out.dtype == np.float32 and not out[0].any()
+    assert band_energy(out[48], 110, late) < 0.02 * band_energy(hum, 110, late)  # -17 dB or more
+    assert band_energy(out[48], 440, late) == pytest.approx(band_energy(string, 440, late), rel=0.05)
+    assert np.max(np.abs(out[48] - waves[48])[early]) < 1e-4  # before `after`, nothing changes
+    follow = sub_fundamental_late(waves, SR, after=0.5)  # the band decays with the string: 1.2 s ~ -26 dB
+    ratio = band_energy(follow[48], 110, t > 1.6) / band_energy(hum, 110, t > 1.6)
+    assert ratio < 0.05
+    with pytest.raises(ValueError, match="depth_db"):
+        sub_fundamental_late(waves, SR, after=0.5, depth_db=float("nan"))
+
+
 def test_bad_monotone_setting_is_one_line(sampler_store, tmp_path, capsys):
     store, _ = sampler_store
     run = tmp_path / "bad"

@@ -2,7 +2,9 @@
 decay once the attack is over, so in each key's waveform after that time no STFT bin's magnitude may rise by
 more than ``train.sampler_monotone_rise`` per frame. The least-squares waveforms are noisy there (few training
 notes are held that long, and they overlap other notes), and the judge heard that noise as extra onsets;
-docs/perform.md has the measurements."""
+docs/perform.md has the measurements. ``train.sampler_subf0_after`` > 0 lowers, before that, the late energy
+under each key's fundamental (:func:`sub_fundamental_late`): the judge heard it as ghost notes an octave or
+more under sounding chords."""
 
 from __future__ import annotations
 
@@ -47,3 +49,34 @@ def monotone_late(waves: np.ndarray, sample_rate: int, after: float, rise: float
 
     return np.stack([edit_late(w, sample_rate, after, limit, n_fft, hop)
                      for w in np.asarray(waves, dtype=np.float32)]).astype(np.float32)
+
+
+def sub_fundamental_late(waves: np.ndarray, sample_rate: int, after: float, depth_db: float | None = None,
+                         ratio: float = 0.8, n_fft: int = 2048, hop: int = 256) -> np.ndarray:
+    """Per key (rows of ``waves`` (88, L), key 0 = A0), the STFT magnitude (:func:`edit_late`) of the bins under
+    ``ratio`` x the key's fundamental, from ``after`` seconds on, lowered by ``depth_db`` dB, or with ``depth_db``
+    None limited to decay at least as fast as the key's energy above them (their level at ``after`` times the
+    ratio by which that energy has fallen since). A struck string has no partial under its fundamental; the
+    fit's late waveforms of high keys held bass energy from the notes they were fitted beside. The band edge
+    is a linear ramp over 2 bins. Returns float32 (88, L)."""
+    if depth_db is not None and not (np.isfinite(depth_db) and depth_db >= 0):
+        raise ValueError(f"depth_db must be a finite number of dB >= 0, got {depth_db}")
+    gain = None if depth_db is None else 10.0 ** (-depth_db / 20.0)
+
+    def edit(key: int):
+        f0 = 27.5 * 2.0 ** (key / 12.0)
+
+        def lower(mag: np.ndarray, _t: np.ndarray, j0: int) -> np.ndarray:
+            late = mag[:, j0:]
+            f = np.arange(mag.shape[0]) * sample_rate / n_fft
+            band = np.clip((ratio * f0 - f) / (2.0 * sample_rate / n_fft), 0.0, 1.0)[:, None]  # 1 under, 0 over
+            if gain is None:
+                above = np.sqrt(np.sum(late ** 2 * (1.0 - band), axis=0, keepdims=True))
+                new = np.minimum(late, late[:, :1] * above / np.maximum(above[:, :1], 1e-12))
+            else:
+                new = late * gain
+            return late * (1.0 - band) + new * band
+        return lower
+
+    return np.stack([edit_late(w, sample_rate, after, edit(k), n_fft, hop)
+                     for k, w in enumerate(np.asarray(waves, dtype=np.float32))]).astype(np.float32)
