@@ -15,11 +15,8 @@ its verdicts. Like ``sampler_val.py`` it refuses a corpus store's test split."""
 from __future__ import annotations
 
 import argparse
-import tempfile
-from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from pianoforge.data.store import FeatureStore
 from pianoforge.evaluation import judge as J
@@ -28,29 +25,6 @@ from pianoforge.midi.score import Score, load_score
 
 STEPS = {"judge (both steps)": (True, True), "no inferred onsets": (False, True), "no melodia trick": (True, False)}
 KINDS = ("matched", "inside held", "octave under a sounding note", "octave over", "under all sounding", "other")
-
-
-def network_outputs(audio: np.ndarray, sr: int) -> dict[str, np.ndarray]:
-    """basic-pitch's network outputs (``note``, ``onset``, ``contour``: (frames, bins)) for mono audio."""
-    bp = J._import_basic_pitch()
-    with tempfile.TemporaryDirectory(prefix="pianoforge-mech-") as tmp:
-        wav = Path(tmp) / "audio.wav"
-        sf.write(str(wav), audio.astype(np.float32), sr, subtype="FLOAT")
-        with J._quiet():
-            return bp.inference.run_inference(str(wav), J._model())
-
-
-def make_notes(out: dict[str, np.ndarray], infer_onsets: bool, melodia: bool) -> list[J.Note]:
-    """The judge's note creation (its thresholds and minimum length) with the two optional steps chosen."""
-    from basic_pitch import note_creation
-    from basic_pitch.constants import AUDIO_SAMPLE_RATE, FFT_HOP
-
-    min_len = int(np.round(J.MIN_NOTE_MS / 1000 * (AUDIO_SAMPLE_RATE / FFT_HOP)))
-    _, events = note_creation.model_output_to_notes(out, onset_thresh=J.ONSET_THRESHOLD,
-                                                    frame_thresh=J.FRAME_THRESHOLD, infer_onsets=infer_onsets,
-                                                    min_note_len=min_len, melodia_trick=melodia)
-    return [J.Note(int(p), float(s), float(e), 64) for s, e, p, _a, _b in events
-            if J.LOWEST_PITCH <= int(p) <= J.HIGHEST_PITCH and e > s]
 
 
 def kind(note: J.Note, score: Score) -> str:
@@ -90,15 +64,15 @@ def main() -> None:
         ref = np.asarray(store.arrays(pid).audio, dtype=np.float32)
         score = load_score(meta["midi"])
         audio = {"render": renderer.render_score(score).audio[:len(ref)], "reference": ref}
-        outs = {w: network_outputs(x, sr) for w, x in audio.items()}
+        outs = {w: J.network_outputs(x, sr) for w, x in audio.items()}
         line = [pid]
         for step, (io, mel) in STEPS.items():
-            got = [J.score_notes(score, make_notes(outs[w], io, mel))["onset_f1"] for w in audio]
+            got = [J.score_notes(score, J.notes_from_outputs(outs[w], infer_onsets=io, melodia_trick=mel))["onset_f1"] for w in audio]
             f1[step] += got
             line.append(f"{step} {got[0]:.3f}/{got[1]:.3f}")
         for w, out in outs.items():
-            plain = {(round(n.start, 4), n.pitch) for n in make_notes(out, True, False)}
-            for n in make_notes(out, True, True):
+            plain = {(round(n.start, 4), n.pitch) for n in J.notes_from_outputs(out, melodia_trick=False)}
+            for n in J.notes_from_outputs(out):
                 if (round(n.start, 4), n.pitch) not in plain:
                     kinds[w][kind(n, score)] += 1
         print(" | ".join(line), flush=True)

@@ -76,6 +76,22 @@ def test_transcription_is_sorted_piano_notes(transcribed):
 
 
 @needs_judge
+def test_note_creation_steps_split_the_transcription(render, transcribed):
+    from pianoforge.errors import AudioError
+    from pianoforge.evaluation.judge import network_outputs, notes_from_outputs
+
+    out = network_outputs(render[1], SR)
+    assert out["note"].shape[1] == 88 and out["onset"].shape == out["note"].shape
+    assert notes_from_outputs(out) == transcribed  # the judge is these two steps
+    onsets_only = notes_from_outputs(out, melodia_trick=False)
+    # without the melodia trick only onset-started notes remain: a subset of the judge's notes
+    assert {(n.start, n.pitch) for n in onsets_only} <= {(n.start, n.pitch) for n in transcribed}
+    assert onsets_only
+    with pytest.raises(AudioError):
+        network_outputs(np.full(SR, np.nan, np.float32), SR)
+
+
+@needs_judge
 def test_score_notes_of_a_score_against_itself_is_perfect():
     from pianoforge.evaluation.judge import score_notes
 

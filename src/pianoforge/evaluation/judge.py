@@ -123,20 +123,14 @@ def judge_settings() -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------ transcribe
 
-def transcribe(audio: np.ndarray, sample_rate: int, *, minimum_note_ms: float = MIN_NOTE_MS,
-               onset_threshold: float = ONSET_THRESHOLD, frame_threshold: float = FRAME_THRESHOLD) -> list[Note]:
-    """Transcribe mono audio with basic-pitch.
-
-    audio: (samples,) float at ``sample_rate`` Hz, any level (it is written losslessly as a float WAV for
-    basic-pitch, which resamples to 22050 Hz). Returns notes sorted by (start, pitch): times in seconds
-    from the first sample, MIDI pitches 21..108, velocity = round(127 x basic-pitch amplitude) in 1..127.
-    Empty audio gives no notes. Raises :class:`AudioError` for NaN/inf samples or a non-1-D array.
-    """
+def network_outputs(audio: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+    """basic-pitch's network outputs for mono audio: ``note`` (frame activation) and ``onset``, (frames, 88)
+    in [0, 1], and ``contour`` (frames, 264), at basic-pitch's 22050 Hz / 256-sample frames (the audio is written
+    losslessly as a float WAV, which basic-pitch resamples). Raises :class:`AudioError` for NaN/inf samples or
+    a non-1-D array."""
     x = np.asarray(audio, dtype=np.float32)
     if x.ndim != 1:
         raise AudioError(None, f"judge expects mono (samples,) audio, got shape {x.shape}")
-    if x.size == 0:
-        return []
     if not np.all(np.isfinite(x)):
         raise AudioError(None, "audio holds NaN or infinite samples")
     model = _model()
@@ -145,12 +139,42 @@ def transcribe(audio: np.ndarray, sample_rate: int, *, minimum_note_ms: float = 
         wav = Path(tmp) / "audio.wav"
         sf.write(str(wav), x, int(sample_rate), subtype="FLOAT")
         with _quiet():
-            _, _, events = bp.inference.predict(str(wav), model, onset_threshold=onset_threshold,
-                                                frame_threshold=frame_threshold,
-                                                minimum_note_length=minimum_note_ms)
+            return bp.inference.run_inference(str(wav), model)
+
+
+def notes_from_outputs(outputs: dict[str, np.ndarray], *, minimum_note_ms: float = MIN_NOTE_MS,
+                       onset_threshold: float = ONSET_THRESHOLD, frame_threshold: float = FRAME_THRESHOLD,
+                       infer_onsets: bool = True, melodia_trick: bool = True) -> list[Note]:
+    """basic-pitch's note creation on :func:`network_outputs` (its defaults: onsets also inferred from frame
+    differences, and the "melodia trick" that makes a note of every frame-active region no onset claimed).
+    Notes sorted by (start, pitch) as :func:`transcribe` returns them."""
+    from basic_pitch import note_creation
+    from basic_pitch.constants import AUDIO_SAMPLE_RATE, FFT_HOP
+
+    min_len = int(np.round(minimum_note_ms / 1000 * (AUDIO_SAMPLE_RATE / FFT_HOP)))  # as basic-pitch's predict
+    with _quiet():
+        _, events = note_creation.model_output_to_notes(outputs, onset_thresh=onset_threshold,
+                                                        frame_thresh=frame_threshold, infer_onsets=infer_onsets,
+                                                        min_note_len=min_len, melodia_trick=melodia_trick)
     notes = [Note(int(p), float(s), float(e), int(min(max(round(127 * float(a)), 1), 127)))
              for s, e, p, a, _ in events if LOWEST_PITCH <= int(p) <= HIGHEST_PITCH and e > s]
     return sorted(notes, key=lambda n: (n.start, n.pitch, n.end))
+
+
+def transcribe(audio: np.ndarray, sample_rate: int, *, minimum_note_ms: float = MIN_NOTE_MS,
+               onset_threshold: float = ONSET_THRESHOLD, frame_threshold: float = FRAME_THRESHOLD) -> list[Note]:
+    """Transcribe mono audio with basic-pitch (:func:`network_outputs`, then :func:`notes_from_outputs` with
+    basic-pitch's own defaults, as its ``predict`` does).
+
+    audio: (samples,) float at ``sample_rate`` Hz, any level. Returns notes sorted by (start, pitch): times in
+    seconds from the first sample, MIDI pitches 21..108, velocity = round(127 x basic-pitch amplitude) in
+    1..127. Empty audio gives no notes. Raises :class:`AudioError` for NaN/inf samples or a non-1-D array.
+    """
+    x = np.asarray(audio, dtype=np.float32)
+    if x.ndim == 1 and x.size == 0:
+        return []
+    return notes_from_outputs(network_outputs(x, sample_rate), minimum_note_ms=minimum_note_ms,
+                              onset_threshold=onset_threshold, frame_threshold=frame_threshold)
 
 
 # ----------------------------------------------------------------------------------------------- score
