@@ -266,7 +266,7 @@ def test_non_finite_fit_stops_without_a_checkpoint(sampler_store, tmp_path, caps
 
     store, _ = sampler_store
 
-    def poisoned(self, iterations, report):
+    def poisoned(self, iterations, report, project=None):
         self.m.waves[:] = np.nan
 
     monkeypatch.setattr(sampler_fit.SamplerFit, "fit_waves", poisoned)
@@ -343,3 +343,50 @@ def test_bad_monotone_setting_is_one_line(sampler_store, tmp_path, capsys):
                                     "--out", run, *_small_sets(), "--set", "train.sampler_weight_power=-1")
     assert code != 0 and "sampler_weight_power" in err and len(err.strip().splitlines()) == 1
     assert not (run / "best.safetensors").exists()
+    code, out, err = run_in_process(capsys, "train", "perform", "--data", store, "--preset", "sampler",
+                                    "--out", run, *_small_sets(), "--set", "train.sampler_subf0_after=0.55")
+    assert code != 0 and "sampler_subf0_after" in err and len(err.strip().splitlines()) == 1
+    assert not (run / "best.safetensors").exists()
+
+
+def test_SubFundamentalProjection_is_an_orthogonal_projection():
+    from pianoforge.training.sampler_late import SubFundamentalProjection
+
+    L = 4000
+    P = SubFundamentalProjection(L, SR, after=0.05)
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((88, L)).astype(np.float32), rng.standard_normal((88, L)).astype(np.float32)
+    px = P(x)
+    assert px.shape == x.shape and px.dtype == np.float32
+    assert np.allclose(P(px), px, atol=1e-4)  # idempotent
+    assert np.vdot(px, y) == pytest.approx(np.vdot(x, P(y)), rel=1e-4)  # symmetric
+    assert np.array_equal(px[:, :800], x[:, :800])  # the part before `after` is free
+    spec = np.abs(np.fft.rfft(px[60, 800:])) ** 2  # key 60 = A5, 880 Hz: nothing under 704 Hz
+    f = np.fft.rfftfreq(L - 800, 1 / SR)
+    assert spec[f < 0.8 * 880 - 10].sum() < 1e-8 * spec.sum() and spec[f > 0.8 * 880].sum() > 0
+    with pytest.raises(ValueError, match="after"):
+        SubFundamentalProjection(L, SR, after=1.0)
+
+
+def test_a_fit_inside_the_projection_keeps_the_late_band_empty(sampler_store, tmp_path, capsys):
+    from safetensors.numpy import load_file
+
+    from pianoforge.training.sampler_late import SubFundamentalProjection
+
+    store, _ = sampler_store
+    runs = {}
+    for name, after in (("free", 0.0), ("subf0", 0.2)):
+        run = tmp_path / name
+        code, out, err = run_in_process(capsys, "train", "perform", "--data", store, "--preset", "sampler",
+                                        "--out", run, *_small_sets(), "--set", "train.sampler_monotone_after=0",
+                                        "--set", f"train.sampler_subf0_after={after}")
+        assert code == 0, err
+        runs[name] = load_file(str(run / "best.safetensors"))["waves"].astype(np.float32)
+        print(name, json.loads((run / "summary.json").read_text())["train_error"])
+    P = SubFundamentalProjection(runs["free"].shape[1], SR, after=0.2)
+
+    def off(w: np.ndarray) -> float:  # energy outside the projection's range, relative
+        return float(np.sum((P(w) - w) ** 2) / max(np.sum(w ** 2), 1e-30))
+
+    assert off(runs["subf0"]) < 1e-5  # float16 storage only
+    assert off(runs["free"]) > 100 * off(runs["subf0"])  # an unconstrained fit does put energy there

@@ -25,7 +25,8 @@ DEFAULT_TRAIN = {"batch_size": 16, "lr": 1e-3, "losses": {"lms": 1.0}, "grad_cli
                  "weight_decay": 0.0, "early_stop_patience": 20, "template_lr_scale": 1.0,
                  "sampler_rounds": 2, "sampler_iterations": 20,  # sampler_*: model.head sampler's fit
                  "sampler_monotone_after": 0.0, "sampler_monotone_rise": 1.0,
-                 "sampler_weight_power": 0.0, "sampler_weight_floor": 1e-3}
+                 "sampler_weight_power": 0.0, "sampler_weight_floor": 1e-3,
+                 "sampler_subf0_after": 0.0, "sampler_subf0_ratio": 0.8}
 
 
 def check_store(store: FeatureStore, preset: Preset) -> None:

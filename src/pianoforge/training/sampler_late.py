@@ -1,10 +1,16 @@
-"""The sampler fit's optional last step (``train.sampler_monotone_after`` > 0): a struck string's partials only
-decay once the attack is over, so in each key's waveform after that time no STFT bin's magnitude may rise by
-more than ``train.sampler_monotone_rise`` per frame. The least-squares waveforms are noisy there (few training
-notes are held that long, and they overlap other notes), and the judge heard that noise as extra onsets;
-docs/perform.md has the measurements. ``train.sampler_subf0_after`` > 0 lowers, before that, the late energy
-under each key's fundamental (:func:`sub_fundamental_late`): the judge heard it as ghost notes an octave or
-more under sounding chords."""
+"""The sampler's late part: what a key's waveform may do long after its strike, where the least-squares fit is
+least determined (few training notes are held that long, and they overlap other notes).
+
+- ``train.sampler_subf0_after`` > 0: the fit's waveform step solves inside the :class:`SubFundamentalProjection`'s
+  set (no energy under a key's fundamental after that time), so a treble key cannot take up the bass notes it
+  was fitted beside; the judge heard that energy as ghost notes under sounding chords.
+- ``train.sampler_monotone_after`` > 0, a last step after the fit: a struck string's partials only decay once
+  the attack is over, so no STFT bin's magnitude may rise by more than ``train.sampler_monotone_rise`` per frame
+  (:func:`monotone_late`).
+- :func:`sub_fundamental_late`: the same band lowered after a fit, by an STFT edit
+  (``scripts/sampler_smooth.py``).
+
+docs/perform.md has the measurements."""
 
 from __future__ import annotations
 
@@ -80,3 +86,26 @@ def sub_fundamental_late(waves: np.ndarray, sample_rate: int, after: float, dept
 
     return np.stack([edit_late(w, sample_rate, after, edit(k), n_fft, hop)
                      for k, w in enumerate(np.asarray(waves, dtype=np.float32))]).astype(np.float32)
+
+
+class SubFundamentalProjection:
+    """The orthogonal projection, for waveforms (88, ``length``), onto those whose part from ``after`` seconds on
+    (sample :attr:`start`) has no energy under ``ratio`` x its key's fundamental (key 0 = A0): that part's DFT (a
+    circular frame of ``length - start`` samples) with those bins set to 0; the part before is free. The fit's
+    waveform step solves inside this set (``train.sampler_subf0_after``), so a treble key's late waveform
+    cannot take up the bass notes it was fitted beside. Calling it maps (88, length) -> (88, length) float32."""
+
+    def __init__(self, length: int, sample_rate: int, after: float, ratio: float = 0.8) -> None:
+        self.start = int(round(after * sample_rate))
+        if not (0 <= self.start < length - 1):
+            raise ValueError(f"after = {after} s is not inside a {length}-sample waveform")
+        self.n = length - self.start
+        f = np.fft.rfftfreq(self.n, 1.0 / sample_rate)
+        f0 = 27.5 * 2.0 ** (np.arange(88) / 12.0)
+        self.keep = (f[None, :] >= ratio * f0[:, None]).astype(np.float32)  # (88, bins)
+
+    def __call__(self, S: np.ndarray) -> np.ndarray:
+        out = np.array(S, dtype=np.float32, copy=True)
+        j = self.start
+        out[:, j:] = np.fft.irfft(np.fft.rfft(out[:, j:], axis=1) * self.keep, n=self.n, axis=1).astype(np.float32)
+        return out

@@ -12,14 +12,15 @@ import numpy as np
 from pianoforge.data.store import FeatureStore
 from pianoforge.models.sampler import NoteSampler
 from pianoforge.training.sampler_fit import SamplerFit, load_pieces
-from pianoforge.training.sampler_late import monotone_late
+from pianoforge.training.sampler_late import SubFundamentalProjection, monotone_late
 
 
 @dataclass(frozen=True)
 class SamplerSettings:
     """What a fit runs, recorded in ``run_config.json``: alternation rounds, CG iterations per round, the
     monotone late part (seconds, 0: off; largest rise per frame), the loss's loudness weight (power, 0: the
-    plain squared error; floor, a fraction of a piece's mean power)."""
+    plain squared error; floor, a fraction of a piece's mean power), the waveforms' late part kept free of
+    energy under the key's fundamental (seconds, 0: off; the band edge as a fraction of the fundamental)."""
 
     rounds: int
     iterations: int
@@ -27,6 +28,8 @@ class SamplerSettings:
     monotone_rise: float = 1.0
     weight_power: float = 0.0
     weight_floor: float = 1e-3
+    subf0_after: float = 0.0
+    subf0_ratio: float = 0.8
 
 
 def train_sampler(data, preset, out, progress: bool = True) -> dict[str, Any]:
@@ -56,15 +59,20 @@ def train_sampler(data, preset, out, progress: bool = True) -> dict[str, Any]:
     rounds, iterations = int(tr.extra["sampler_rounds"]), int(tr.extra["sampler_iterations"])
     mono_after, mono_rise = float(tr.extra["sampler_monotone_after"]), float(tr.extra["sampler_monotone_rise"])
     w_power, w_floor = float(tr.extra["sampler_weight_power"]), float(tr.extra["sampler_weight_floor"])
-    if rounds < 1 or iterations < 1 or not (np.isfinite(mono_after) and mono_after >= 0) \
-            or not (np.isfinite(mono_rise) and mono_rise >= 1.0) or not (0.0 <= w_power <= 2.0) \
-            or not (0.0 < w_floor <= 1.0):
-        raise ConfigError(f"preset {preset.name}", "train.sampler_rounds and sampler_iterations must be >= 1, "
-                          "sampler_monotone_after >= 0 (seconds), sampler_monotone_rise >= 1, "
-                          "sampler_weight_power in [0, 2] and sampler_weight_floor in (0, 1]")
+    sub_after, sub_ratio = float(tr.extra["sampler_subf0_after"]), float(tr.extra["sampler_subf0_ratio"])
     mc = PerformModelConfig.from_dict({**preset.model, "in_channels": preset.score.n_channels})
     if mc.head != "sampler":
         raise TrainingError(None, f"preset {preset.name} has model.head {mc.head}, not sampler")
+    table_s = float(mc.sampler_config.seconds)
+    if rounds < 1 or iterations < 1 or not (np.isfinite(mono_after) and mono_after >= 0) \
+            or not (np.isfinite(mono_rise) and mono_rise >= 1.0) or not (0.0 <= w_power <= 2.0) \
+            or not (0.0 < w_floor <= 1.0) or not (np.isfinite(sub_after) and 0.0 <= sub_after < table_s - 0.1) \
+            or not (0.0 < sub_ratio <= 1.5):
+        raise ConfigError(f"preset {preset.name}", "train.sampler_rounds and sampler_iterations must be >= 1, "
+                          "sampler_monotone_after >= 0 (seconds), sampler_monotone_rise >= 1, "
+                          "sampler_weight_power in [0, 2], sampler_weight_floor in (0, 1], "
+                          "sampler_subf0_after >= 0 and 0.1 s inside the waveform table, "
+                          "sampler_subf0_ratio in (0, 1.5]")
     summary_path = out / "summary.json"
     if summary_path.is_file():
         old = json.loads(summary_path.read_text())
@@ -73,7 +81,7 @@ def train_sampler(data, preset, out, progress: bool = True) -> dict[str, Any]:
             return {**old, "already_finished": True}
     # a fit keeps no resumable state, so this always writes a fresh run_config.json
     prepare_run(out, "perform", preset, Path(data), store.manifest["fingerprint"],
-                SamplerSettings(rounds, iterations, mono_after, mono_rise, w_power, w_floor))
+                SamplerSettings(rounds, iterations, mono_after, mono_rise, w_power, w_floor, sub_after, sub_ratio))
     model = NoteSampler.empty(mc.sampler_config, preset.audio)
     model.cfg = mc
     say = (lambda s: print(f"[train] {s}", flush=True)) if progress else (lambda s: None)
@@ -81,7 +89,8 @@ def train_sampler(data, preset, out, progress: bool = True) -> dict[str, Any]:
     valid = load_pieces(store, "validation", model)
     say(f"sampler fit on {len(train)} training pieces ({sum(len(p.audio) for p in train) / preset.audio.sample_rate / 60:.1f} "
         f"min), {len(valid)} validation pieces; {rounds} rounds of {iterations} CG iterations"
-        + (f"; loss weighted by the local power ** -{w_power:g} (floor {w_floor:g})" if w_power else ""))
+        + (f"; loss weighted by the local power ** -{w_power:g} (floor {w_floor:g})" if w_power else "")
+        + (f"; no energy under {sub_ratio:g} x f0 after {sub_after:g} s" if sub_after else ""))
     rows: list[dict[str, Any]] = []
 
     def check(step: str) -> None:
@@ -91,6 +100,8 @@ def train_sampler(data, preset, out, progress: bool = True) -> dict[str, Any]:
             raise TrainingError(out, f"the sampler fit went non-finite at {step} ({bad[0]}); no checkpoint written")
 
     fit = SamplerFit(model, train)
+    project = SubFundamentalProjection(model.lengths["waves"], preset.audio.sample_rate, sub_after, sub_ratio) \
+        if sub_after > 0 else None
     t0 = time.perf_counter()
 
     def record(round_no: int, step: str, what: str) -> None:
@@ -104,7 +115,7 @@ def train_sampler(data, preset, out, progress: bool = True) -> dict[str, Any]:
             f"({row['seconds']:.0f} s)")
 
     for r in range(rounds):
-        for step, fn in (("waves", lambda: fit.fit_waves(iterations, say)), ("velocity", fit.fit_curves),
+        for step, fn in (("waves", lambda: fit.fit_waves(iterations, say, project)), ("velocity", fit.fit_curves),
                          ("release", fit.fit_release)):
             fn()
             record(r + 1, step, f"round {r + 1} {step}")
