@@ -180,15 +180,15 @@ class SamplerFit(ReleaseFit):
         """``iterations`` of preconditioned CG from the current waveforms. ``project``: an orthogonal projection
         of waveforms (88, L) that acts on the samples from ``project.start`` on; the solve then stays inside its
         range (projected CG: the start, the gradient, the preconditioned direction and the operator's output are
-        projected), and there the preconditioner is each key's mean weight, a constant that commutes with the
-        projection (a per-sample one would blow up the samples few notes reach once the projection spreads
-        the gradient over them)."""
+        projected), and there the preconditioner is each key's mean weight over each of ``project.segments``, a
+        constant that commutes with the projection (a per-sample one would blow up the samples few notes reach
+        once the projection spreads the gradient over them)."""
         P = project if project is not None else (lambda x: x)
         m = self.m
         PS, PC = self.diag()
         if project is not None:
-            j = project.start
-            PS[:, j:] = PS[:, j:].mean(axis=1, keepdims=True)
+            for a, b in project.segments:
+                PS[:, a:b] = PS[:, a:b].mean(axis=1, keepdims=True)
         # ridge: relative to each coefficient's own weight (a uniform shrink of 1 / (1 + ridge)), plus a floor
         # that keeps a (key, sample) no training note reaches at 0
         floor = 1e-6 * float(max(PS.max(), 1e-12))

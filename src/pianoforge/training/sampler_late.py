@@ -90,22 +90,31 @@ def sub_fundamental_late(waves: np.ndarray, sample_rate: int, after: float, dept
 
 class SubFundamentalProjection:
     """The orthogonal projection, for waveforms (88, ``length``), onto those whose part from ``after`` seconds on
-    (sample :attr:`start`) has no energy under ``ratio`` x its key's fundamental (key 0 = A0): that part's DFT (a
-    circular frame of ``length - start`` samples) with those bins set to 0; the part before is free. The fit's
-    waveform step solves inside this set (``train.sampler_subf0_after``), so a treble key's late waveform
-    cannot take up the bass notes it was fitted beside. Calling it maps (88, length) -> (88, length) float32."""
+    has no energy under ``ratio`` x its key's fundamental (key 0 = A0); the part before is free. That part is cut
+    into :attr:`segments` that double in length (``after`` to 2 ``after``, to 4 ``after``, ... the last one to
+    the end), and in each segment's DFT (a circular frame) those bins are set to 0: a direct sum of orthogonal
+    projections, so one too. The fit's waveform step solves inside this set (``train.sampler_subf0_after``), so
+    a treble key's late waveform cannot take up the bass notes it was fitted beside; the segments let its
+    preconditioner follow how fast fewer training notes reach later samples (constant per segment, so that it
+    commutes with the projection). Calling it maps (88, length) -> (88, length) float32."""
 
     def __init__(self, length: int, sample_rate: int, after: float, ratio: float = 0.8) -> None:
-        self.start = int(round(after * sample_rate))
-        if not (0 <= self.start < length - 1):
+        start = int(round(after * sample_rate))
+        if not (0 < start < length - 1):
             raise ValueError(f"after = {after} s is not inside a {length}-sample waveform")
-        self.n = length - self.start
-        f = np.fft.rfftfreq(self.n, 1.0 / sample_rate)
+        self.start = start
+        self.segments: list[tuple[int, int]] = []
+        a = start
+        while a < length:
+            b = length if 2 * a >= length - start // 2 else 2 * a  # no sliver of a last segment
+            self.segments.append((a, b))
+            a = b
         f0 = 27.5 * 2.0 ** (np.arange(88) / 12.0)
-        self.keep = (f[None, :] >= ratio * f0[:, None]).astype(np.float32)  # (88, bins)
+        self.keep = [(np.fft.rfftfreq(b - a, 1.0 / sample_rate)[None, :] >= ratio * f0[:, None]).astype(np.float32)
+                     for a, b in self.segments]  # (88, bins) per segment
 
     def __call__(self, S: np.ndarray) -> np.ndarray:
         out = np.array(S, dtype=np.float32, copy=True)
-        j = self.start
-        out[:, j:] = np.fft.irfft(np.fft.rfft(out[:, j:], axis=1) * self.keep, n=self.n, axis=1).astype(np.float32)
+        for (a, b), keep in zip(self.segments, self.keep, strict=True):
+            out[:, a:b] = np.fft.irfft(np.fft.rfft(out[:, a:b], axis=1) * keep, n=b - a, axis=1).astype(np.float32)
         return out
