@@ -275,6 +275,25 @@ def test_resume_is_exact(gan_store, tmp_path, arch):
             assert torch.equal(a[k], b[k]), k
 
 
+def test_learning_rates_decay_linearly_after_the_set_step_and_resume_exactly(gan_store, tmp_path):
+    from pianoforge.training.gan import train_gan
+    from pianoforge.training.loop import LoopSettings
+
+    preset = load_gan_preset("stylegan", [*tiny("stylegan"), "train.lr_decay_after=2", "train.lr_decay_steps=2"])
+    for name, stops in (("straight", (6,)), ("split", (4, 6))):
+        for n in stops:
+            train_gan(gan_store, preset, tmp_path / name, LoopSettings(batch_size=4, progress=False,
+                      log_every_steps=1, max_steps=n, max_epochs=50, ckpt_every_steps=2))
+    rows = list(csv.DictReader((tmp_path / "straight" / "train_log.csv").open()))
+    assert [float(r["lr_factor"]) for r in rows] == [1.0, 1.0, 1.0, 0.5, 0.0, 0.0]  # engine steps 0..5
+    a, sa = load_train_state(tmp_path / "straight" / "checkpoints")
+    b, sb = load_train_state(tmp_path / "split" / "checkpoints")
+    assert sa["step"] == sb["step"] == 6
+    for k in a:
+        if k != "rng.torch":
+            assert torch.equal(a[k], b[k]), k
+
+
 def test_framegan_trains_under_ddp_with_two_cpu_processes(gan_store, tmp_path):
     """Spectral norm, batch norm, ADA and the hinge loss all run wrapped in DDP (gloo, 2 processes)."""
     run = tmp_path / "ddp"

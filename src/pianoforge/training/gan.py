@@ -121,6 +121,7 @@ class GanTask(EpochReport):
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=float(tr.lr), betas=betas)
         lr_d = float(tr.lr_d) if tr.lr_d is not None else float(tr.lr)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=betas)
+        self.base_lr = {"generator": float(tr.lr), "critic": lr_d, "note_critic": lr_d}
         self.train_images = GanImages(store, "train")
         self.train_dataset: GanImages | GanImagesWithRolls = self.train_images
         self.Dn: NoteCritic | None = None
@@ -175,9 +176,19 @@ class GanTask(EpochReport):
         with self.rng.active(self.device):
             return self._train_step(batch, step)
 
+    def lr_factor(self, step: int) -> float:
+        """The learning rates' multiplier at engine step ``step`` (0-based): 1 for ``lr_decay_after`` steps,
+        then linearly to 0 over ``lr_decay_steps`` (0: always 1)."""
+        n = int(self.tr.lr_decay_steps)
+        return 1.0 if n <= 0 else min(1.0, max(0.0, 1.0 - (step - int(self.tr.lr_decay_after)) / n))
+
     def _train_step(self, batch: torch.Tensor, step: int) -> dict[str, float]:
         self._val_batch = 0
         self.step = step + 1
+        factor = self.lr_factor(step)  # set every step from the step alone, so a resume continues it exactly
+        for name, opt in self.optimizers().items():
+            for group in opt.param_groups:
+                group["lr"] = self.base_lr[name] * factor
         real, real_roll = (batch[0], note_units(batch[1])) if self.use_rolls else (batch, None)  # GanImagesWithRolls
         d_terms, cb = self._critic_step(real, real_roll, step)
         if (step + 1) % int(self.tr.n_critic) == 0:
@@ -191,6 +202,8 @@ class GanTask(EpochReport):
                 m[key] = self.last[key]
         if self.tr.ada:
             m["ada_p"] = float(self.aug.p)
+        if self.tr.lr_decay_steps:
+            m["lr_factor"] = factor
         if g_val is None:  # no generator update yet (n_critic > 1): not averaged, logged as 0
             m["g_loss"] = 0.0
         self.stats.add({k: v for k, v in m.items() if not (k == "g_loss" and g_val is None)})
