@@ -14,6 +14,7 @@ import argparse
 import numpy as np
 import torch
 
+from pianoforge.errors import PianoforgeError
 from pianoforge.evaluation.gan_metrics import tonality_db
 from pianoforge.improvise import GanGenerator
 from pianoforge.models.gan.notegan import LOG_SCALE, NoteHead
@@ -25,7 +26,10 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=32)
     ap.add_argument("--data", default=None, help="a gan store: also render its test clips' strike rolls")
     a = ap.parse_args()
-    g = GanGenerator.from_checkpoint(a.checkpoint)
+    try:
+        g = GanGenerator.from_checkpoint(a.checkpoint)
+    except PianoforgeError as e:
+        raise SystemExit(f"error: {e}") from None
     head = getattr(g.model, "head", None)
     if not isinstance(head, NoteHead):
         raise SystemExit(f"{a.checkpoint or 'gan-default'}: not a NoteGAN generator")
