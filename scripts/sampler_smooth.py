@@ -18,6 +18,7 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
+from pianoforge.config import LOWEST_PITCH, pitch_hz
 from pianoforge.training.sampler_late import edit_late, monotone_late, sub_fundamental_late
 
 
@@ -54,7 +55,7 @@ def partial_mask(w: np.ndarray, sr: int, after: float, depth_db: float, key: int
     def mask(mag, t, j0):
         e = (t >= early[0]) & (t <= early[1])
         E = 10 * np.log10(np.mean(mag[:, e] ** 2, axis=1) + 1e-20)
-        half = max(int(round(27.5 * 2 ** (key / 12) / (sr / 2048) / 2)), 1)  # edit_late's n_fft
+        half = max(int(round(pitch_hz(key + LOWEST_PITCH) / (sr / 2048) / 2)), 1)  # edit_late's n_fft
         below = maximum_filter1d(E, 2 * half + 1) - E  # dB under the local partial peak
         return mag[:, j0:] * np.clip((depth_db + 10.0 - below) / 10.0, 0.0, 1.0)[:, None]
     return edit_late(w, sr, after, mask)

@@ -38,6 +38,12 @@ HIGHEST_PITCH = LOWEST_PITCH + N_KEYS - 1
 """MIDI pitch of C8 (108)."""
 
 
+def pitch_hz(pitch):
+    """Equal-tempered fundamental (Hz, A4 = 440) of a MIDI pitch: a number or a numpy array of them (key k of
+    0..87 is pitch ``k + LOWEST_PITCH``)."""
+    return 440.0 * 2.0 ** ((pitch - 69) / 12.0)
+
+
 @dataclass(frozen=True)
 class AudioConfig:
     """Sample rate and STFT geometry. Score frames and spectrogram frames share ``hop_length``.

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pianoforge.config import pitch_hz
+
 ENV_RATE = 100.0
 """Onset envelope frames per second (10 ms)."""
 SMOOTH_SECONDS = 0.02
@@ -68,7 +70,7 @@ def midi_onset_envelope(pitches: np.ndarray, onsets: np.ndarray, velocities: np.
     env = np.zeros((N_BANDS, n_frames))
     edges = band_edges(sample_rate)
     k = np.round(np.asarray(onsets, dtype=np.float64) * rate).astype(np.int64)
-    f0 = 440.0 * 2.0 ** ((np.asarray(pitches, dtype=np.float64) - 69) / 12)
+    f0 = pitch_hz(np.asarray(pitches, dtype=np.float64))
     v = np.asarray(velocities, dtype=np.float64) / 127.0
     for h in range(1, HARMONICS + 1):
         b = np.searchsorted(edges, h * f0) - 1

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pianoforge.config import LOWEST_PITCH, N_KEYS, NOTE_AGE_S, NOTE_RELEASE_S, AudioConfig
+from pianoforge.config import LOWEST_PITCH, N_KEYS, NOTE_AGE_S, NOTE_RELEASE_S, AudioConfig, pitch_hz
 
 N_FEATURES = 11
 """Per-note input features of the excitation MLP (see :meth:`NoteSynthHead.features`)."""
@@ -63,7 +63,7 @@ def harmonic_combs(audio: AudioConfig, rank: int, partials: int = 40) -> np.ndar
     out = np.zeros((N_KEYS, rank, bins), dtype=np.float64)
     f = np.arange(bins) * hz_per_bin
     for k in range(N_KEYS):
-        f0 = 440.0 * 2.0 ** ((k + LOWEST_PITCH - 69) / 12.0)
+        f0 = pitch_hz(k + LOWEST_PITCH)
         for n in range(1, partials + 1):
             fn = n * f0
             if fn >= audio.sample_rate / 2:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pianoforge.config import LOWEST_PITCH, N_KEYS, pitch_hz
+
 
 def edit_late(w: np.ndarray, sample_rate: int, after: float, new_late, n_fft: int = 2048,
               hop: int = 256) -> np.ndarray:
@@ -70,7 +72,7 @@ def sub_fundamental_late(waves: np.ndarray, sample_rate: int, after: float, dept
     gain = None if depth_db is None else 10.0 ** (-depth_db / 20.0)
 
     def edit(key: int):
-        f0 = 27.5 * 2.0 ** (key / 12.0)
+        f0 = pitch_hz(key + LOWEST_PITCH)
 
         def lower(mag: np.ndarray, _t: np.ndarray, j0: int) -> np.ndarray:
             late = mag[:, j0:]
@@ -109,7 +111,7 @@ class SubFundamentalProjection:
             b = length if 2 * a >= length - start // 2 else 2 * a  # no sliver of a last segment
             self.segments.append((a, b))
             a = b
-        f0 = 27.5 * 2.0 ** (np.arange(88) / 12.0)
+        f0 = pitch_hz(np.arange(N_KEYS) + LOWEST_PITCH)
         self.keep = [(np.fft.rfftfreq(b - a, 1.0 / sample_rate)[None, :] >= ratio * f0[:, None]).astype(np.float32)
                      for a, b in self.segments]  # (88, bins) per segment
 

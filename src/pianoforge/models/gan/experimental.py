@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from pianoforge.config import LOWEST_PITCH, pitch_hz
 from pianoforge.models.gan.magnitude import LOG_SCALE, N_KEYS, MagnitudeToImage
 
 EXPERIMENTS: dict[str, str] = {
@@ -77,7 +78,7 @@ class HarmonicHead(MagnitudeToImage):
         step = float(row_hz[1] - row_hz[0]) if self.height > 1 else 1.0
         t = np.full((self.k, self.height), 1e-3)
         for key in range(N_KEYS):
-            f0 = 440.0 * 2.0 ** ((key + 21 - 69) / 12)
+            f0 = pitch_hz(key + LOWEST_PITCH)
             h = np.arange(1, 64)
             f = h * f0 * np.sqrt(1.0 + INHARMONICITY * h**2)
             keep = f < row_hz[-1] + step
