@@ -294,6 +294,63 @@ def test_learning_rates_decay_linearly_after_the_set_step_and_resume_exactly(gan
             assert torch.equal(a[k], b[k]), k
 
 
+def test_a_run_branched_from_an_epoch_state_continues_it_exactly_or_with_a_new_schedule(gan_store, tmp_path):
+    """--keep-epoch-states keeps every epoch's state; --from-state starts a new run there. With the same preset
+    the branch ends bit-identical to the straight run; with a decay added, its rates fall from the branch step."""
+    from pianoforge.training.gan import train_gan
+    from pianoforge.training.loop import LoopSettings
+
+    def train(out, sets=(), **kw):
+        s = LoopSettings(batch_size=4, progress=False, log_every_steps=1, max_epochs=3, **kw)
+        return train_gan(gan_store, load_gan_preset("stylegan", [*tiny("stylegan"), *sets]), out, s)
+
+    train(tmp_path / "straight", keep_epoch_states=True)
+    ckpt = tmp_path / "straight" / "checkpoints"
+    assert [d.name for d in sorted(ckpt.glob("epoch-*"))] == ["epoch-0001", "epoch-0002", "epoch-0003"]
+    _, s1 = load_train_state(ckpt)  # the run's end
+    per_epoch = json.loads((ckpt / "epoch-0001" / "state.json").read_text())["step"]
+    assert s1["step"] == 3 * per_epoch and per_epoch >= 2
+
+    train(tmp_path / "branch", from_state=str(ckpt / "epoch-0001"))
+    cfg = json.loads((tmp_path / "branch" / "run_config.json").read_text())
+    assert cfg["branched_from"]["epoch"] == 1 and cfg["branched_from"]["step"] == per_epoch
+    a, _ = load_train_state(ckpt)
+    b, sb = load_train_state(tmp_path / "branch" / "checkpoints")
+    assert sb["step"] == s1["step"] and sb["epoch"] == 3
+    for k in a:
+        if k != "rng.torch":
+            assert torch.equal(a[k], b[k]), k
+    rows = list(csv.DictReader((tmp_path / "branch" / "train_log.csv").open()))
+    assert int(float(rows[0]["step"])) > per_epoch - 1  # the branch logs only its own steps
+
+    decay = (f"train.lr_decay_after={per_epoch}", f"train.lr_decay_steps={per_epoch}")
+    train(tmp_path / "decay", decay, from_state=str(tmp_path / "straight" / "checkpoints" / "epoch-0001"))
+    rows = list(csv.DictReader((tmp_path / "decay" / "train_log.csv").open()))
+    factors = [float(r["lr_factor"]) for r in rows]
+    assert factors[0] == 1.0 and factors[-1] == 0.0 and factors == sorted(factors, reverse=True)
+    c, _ = load_train_state(tmp_path / "decay" / "checkpoints")
+    gen = [k for k in a if k.startswith("module.generator.")]
+    assert gen and any(not torch.equal(a[k], c[k]) for k in gen)  # the decayed branch ends elsewhere
+
+
+def test_from_state_is_checked_before_the_run_starts(gan_store, tmp_path):
+    from pianoforge.training.gan import train_gan
+    from pianoforge.training.loop import LoopSettings
+
+    def train(out, arch="stylegan", sets=(), **kw):
+        s = LoopSettings(batch_size=4, progress=False, max_epochs=kw.pop("max_epochs", 2), **kw)
+        return train_gan(gan_store, load_gan_preset(arch, [*tiny(arch), *sets]), out, s)
+
+    train(tmp_path / "src", max_epochs=1)
+    with pytest.raises(CheckpointError, match="not a run folder or a training state"):
+        train(tmp_path / "a", from_state=str(tmp_path))
+    with pytest.raises(ConfigError, match="nothing left to train"):
+        train(tmp_path / "b", from_state=str(tmp_path / "src"), max_epochs=1)
+    with pytest.raises(ConfigError, match="another model section"):
+        train(tmp_path / "c", sets=("model.latent_dim=64",), from_state=str(tmp_path / "src"))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+
+
 def test_framegan_trains_under_ddp_with_two_cpu_processes(gan_store, tmp_path):
     """Spectral norm, batch norm, ADA and the hinge loss all run wrapped in DDP (gloo, 2 processes)."""
     run = tmp_path / "ddp"

@@ -171,6 +171,25 @@ def test_resume_is_exact(tiny_store, tmp_path):
         assert torch.equal(a[k], b[k]), k
 
 
+def test_a_branch_from_an_epoch_state_takes_its_moments_and_this_presets_rate(tiny_store, tmp_path):
+    """--keep-epoch-states, then --from-state with another --lr: Adam's moments and the step carry over, the
+    learning rate is the new preset's (not the one stored in the optimizer state)."""
+    import json
+
+    from pianoforge.checkpoint import load_train_state, read_train_state
+
+    _train(tiny_store, tmp_path / "src", "--max-epochs", "2", "--keep-epoch-states", "--lr", "0.001")
+    epoch1 = tmp_path / "src" / "checkpoints" / "epoch-0001"
+    r = _train(tiny_store, tmp_path / "branch", "--max-epochs", "2", "--lr", "0.0005", "--from-state", str(epoch1))
+    assert "a new run from the state of" in r.stdout
+    _, src = read_train_state(epoch1)
+    _, out = load_train_state(tmp_path / "branch" / "checkpoints")
+    assert src["optimizers"]["model"]["param_groups"][0]["lr"] == 0.001
+    assert out["optimizers"]["model"]["param_groups"][0]["lr"] == 0.0005
+    assert out["epoch"] == 2 and out["step"] == 2 * src["step"]
+    assert json.loads((tmp_path / "branch" / "run_config.json").read_text())["branched_from"]["epoch"] == 1
+
+
 def _last_state_as_model(run: Path) -> Path:
     """Model tensors of the newest training state, written as an inference-format file for comparison."""
     from pianoforge.checkpoint import load_train_state

@@ -168,17 +168,21 @@ def optimizer_from_tensors(opt: torch.optim.Optimizer, prefix: str, tensors: dic
 
 
 def save_train_state(ckpt_dir: Path, step: int, tensors: dict[str, torch.Tensor], state: dict[str, Any],
-                     keep: int = 2) -> Path:
-    """Write ``ckpt_dir/step-XXXXXXX`` atomically, point ``LATEST`` at it, prune older ones."""
+                     keep: int = 2, keep_as: str | None = None) -> Path:
+    """Write ``ckpt_dir/step-XXXXXXX`` atomically, point ``LATEST`` at it, prune older ``step-*`` ones.
+    ``keep_as``: also keep the same state as ``ckpt_dir/<keep_as>`` (e.g. ``epoch-0004``), never pruned: a
+    run can later be branched from it (``--from-state``)."""
     from safetensors.torch import save_file
 
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:08d}"
     final = ckpt_dir / name
-    with atomic_output(final, folder=True) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "tensors.safetensors"))
-        (tmp / "state.json").write_text(json.dumps({"format": STATE_FORMAT, "format_version": FORMAT_VERSION,
-                                                    **state}, indent=1))
+    for target in [final] + ([ckpt_dir / keep_as] if keep_as else []):
+        with atomic_output(target, folder=True) as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
+                      str(tmp / "tensors.safetensors"))
+            (tmp / "state.json").write_text(json.dumps({"format": STATE_FORMAT, "format_version": FORMAT_VERSION,
+                                                        **state}, indent=1))
     write_text_atomic(ckpt_dir / "LATEST", name + "\n")
     steps = sorted(d for d in ckpt_dir.glob("step-*") if d.is_dir())
     for old in steps[:-keep]:
@@ -194,9 +198,26 @@ def load_train_state(ckpt_dir: Path) -> tuple[dict[str, torch.Tensor], dict[str,
     latest = ckpt_dir / "LATEST"
     if not latest.exists():
         return None
+    return read_train_state(ckpt_dir / latest.read_text().strip())
+
+
+def train_state_folder(path: Path) -> Path:
+    """The training-state folder ``path`` names: a run folder (its latest state), its ``checkpoints`` folder,
+    or one state folder (``checkpoints/step-N``, ``checkpoints/epoch-N``). CheckpointError otherwise."""
+    path = Path(path)
+    for ckpt_dir in (path / "checkpoints", path):
+        if (ckpt_dir / "LATEST").is_file():
+            return ckpt_dir / (ckpt_dir / "LATEST").read_text().strip()
+    if (path / "state.json").is_file() and (path / "tensors.safetensors").is_file():
+        return path
+    raise CheckpointError(path, "is not a run folder or a training state (no checkpoints/LATEST, no state.json "
+                                "with tensors.safetensors)")
+
+
+def read_train_state(d: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """One training-state folder's tensors and state (CheckpointError when unreadable or of another format)."""
     from safetensors.torch import load_file
 
-    d = ckpt_dir / latest.read_text().strip()
     try:
         state = json.loads((d / "state.json").read_text())
         tensors = load_file(str(d / "tensors.safetensors"))

@@ -62,6 +62,14 @@ def _add_loop_flags(tp: argparse.ArgumentParser) -> None:
     tp.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override a preset value, e.g. --set train.lr=1e-4 (repeatable; keys: the preset's YAML)")
     tp.add_argument("--ckpt-every", type=pos, default=200, help="save a resumable state every N steps (default 200)")
+    tp.add_argument("--keep-epoch-states", action="store_true",
+                    help="also keep every epoch's full training state as checkpoints/epoch-NNNN (~50 MB each for "
+                         "NoteGAN), so a new run can start from any epoch with --from-state")
+    tp.add_argument("--from-state", type=Path, metavar="PATH",
+                    help="start this new run from a saved training state: a run folder (its latest state) or one "
+                         "of its checkpoints/step-N or epoch-N folders. Weights, optimizer moments, step, epoch and "
+                         "random state carry over; the train section may differ (e.g. a learning-rate decay from a "
+                         "chosen epoch), the model section may not. Only read when the run starts")
     tp.add_argument("--loader-workers", type=nonneg, default=0, help="DataLoader worker processes (default 0)")
     tp.add_argument("--devices", type=pos, default=1, help="processes (GPUs) per node for DDP (default 1)")
     tp.add_argument("--num-nodes", type=pos, default=1, help="nodes for multi-node DDP (default 1)")
@@ -84,7 +92,9 @@ def _loop_settings(a: argparse.Namespace, train_cfg):
                          max_steps=a.max_steps, num_workers=a.loader_workers, seed=a.seed,
                          ckpt_every_steps=a.ckpt_every, devices=a.devices, num_nodes=a.num_nodes,
                          node_rank=a.node_rank, accelerator=a.accelerator, master_addr=a.master_addr,
-                         master_port=a.master_port, progress=not a.quiet, no_validation=a.no_validation)
+                         master_port=a.master_port, progress=not a.quiet, no_validation=a.no_validation,
+                         keep_epoch_states=a.keep_epoch_states,
+                         from_state=None if a.from_state is None else str(a.from_state))
 
 
 def _check_accelerator(a: argparse.Namespace) -> None:

@@ -45,6 +45,8 @@ class LoopSettings:
     master_port: int = 0  # 0: pick a free port (single node)
     progress: bool = True
     no_validation: bool = False  # train without a validation split, monitoring the training loss
+    from_state: str | None = None  # a new run starts from this training state (train_state_folder resolves it)
+    keep_epoch_states: bool = False  # also keep every epoch's state as checkpoints/epoch-NNNN
 
     def __post_init__(self) -> None:
         ints = {"max_epochs": 1, "batch_size": 1, "num_workers": 0, "early_stop_patience": 1, "ckpt_every_steps": 1,

@@ -42,7 +42,9 @@ from pianoforge.checkpoint import (
     load_train_state,
     optimizer_from_tensors,
     optimizer_to_tensors,
+    read_train_state,
     save_train_state,
+    train_state_folder,
 )
 from pianoforge.errors import TrainingError
 from pianoforge.fsutil import write_text_atomic
@@ -98,29 +100,41 @@ class Trainer:
                  "history": self.history}
         return tensors, state
 
-    def _restore(self) -> bool:
+    def _restore(self) -> str | None:
+        """Load the run's own latest state ("resumed"), else the ``from_state`` one ("branched": its weights,
+        optimizer moments, step, epoch and random state; this run's best, logs and clock start afresh), else
+        None."""
         loaded = load_train_state(self.ckpt_dir)
+        how = "resumed"
+        if loaded is None and self.s.from_state:
+            loaded, how = read_train_state(train_state_folder(Path(self.s.from_state))), "branched"
         if loaded is None:
-            return False
+            return None
         tensors, state = loaded
         for name, m in self.task.modules().items():
             pre = f"module.{name}."
             m.load_state_dict({k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)})
         for name, opt in self.task.optimizers().items():
+            settings = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
             optimizer_from_tensors(opt, f"optim.{name}", tensors, state["optimizers"][name])
+            if how == "branched":  # the moments carry over; rates and the like are this run's preset's
+                for group, own in zip(opt.param_groups, settings, strict=True):
+                    group.update(own)
         torch.set_rng_state(tensors["rng.torch"])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        if how == "branched":
+            return how
         self.best = state["best"] if state["best"] is not None else math.inf
         self.bad_epochs, self.elapsed_before = state["bad_epochs"], state["elapsed_s"]
         self.plateau_epochs = state.get("plateau_epochs", 0)
         self.history = state.get("history", [])
-        return True
+        return how
 
-    def _save(self) -> None:
+    def _save(self, keep_as: str | None = None) -> None:
         self._assert_finite_weights("the checkpoint")  # on every process: DDP weights are the same everywhere
         if self.is_main:
             tensors, state = self._state()
-            save_train_state(self.ckpt_dir, self.step, tensors, state, self.s.keep_checkpoints)
+            save_train_state(self.ckpt_dir, self.step, tensors, state, self.s.keep_checkpoints, keep_as)
         self._barrier()
 
     def _barrier(self) -> None:
@@ -159,9 +173,10 @@ class Trainer:
     # -- loop -----------------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any] | None:
         self.t0 = time.perf_counter()
-        resumed = self._restore()
+        restored = self._restore()
+        resumed = restored == "resumed"
         n_train = self._check_data()
-        finished = self._finished() if resumed else None
+        finished = self._finished() if resumed else None  # a branch was checked by prepare_run
         if finished:
             return self._already_finished(finished)
         if self.is_main:
@@ -169,6 +184,9 @@ class Trainer:
             self.logs = Logs(self.run_dir, self.step if resumed else 0, resumed)
             if resumed:
                 print(f"resuming {self.run_dir} at epoch {self.epoch + 1}, step {self.step}", flush=True)
+            elif restored:
+                print(f"{self.run_dir}: a new run from the state of {self.s.from_state} (epoch {self.epoch}, "
+                      f"step {self.step})", flush=True)
             if self.s.no_validation:
                 print(f"no validation (--no-validation): best.safetensors is the epoch with the lowest mean "
                       f"training loss ({self.monitor}), or the latest epoch for tasks without one", flush=True)
@@ -316,7 +334,7 @@ class Trainer:
                 self.task.on_epoch_end(self.run_dir, self.epoch)
             print(f"epoch {self.epoch}: " + " ".join(f"{k}={v:.5g}" for k, v in val.items())
                   + (" (best)" if improved else ""), flush=True)
-        self._save()
+        self._save(f"epoch-{self.epoch:04d}" if self.s.keep_epoch_states else None)
 
     def _assert_finite_weights(self, what: str) -> None:
         """TrainingError before ``what`` would be written from non-finite weights."""

@@ -16,7 +16,7 @@ from pianoforge.checkpoint import save_checkpoint
 from pianoforge.config import Preset
 from pianoforge.data.dataset import PerformExamples
 from pianoforge.data.store import FeatureStore
-from pianoforge.errors import StoreError
+from pianoforge.errors import ConfigError, StoreError
 from pianoforge.losses import check_losses, perform_losses
 from pianoforge.models.perform import build_perform_model
 from pianoforge.training.loop import LoopSettings, TaskFactory, launch, prepare_run
@@ -148,6 +148,10 @@ def train_perform(data: Path, preset: Preset, out: Path, settings: LoopSettings 
 
     if isinstance(preset.model, dict) and preset.model.get("head") == "sampler":
         from pianoforge.training.sampler_train import train_sampler
+
+        if settings is not None and (settings.from_state or settings.keep_epoch_states):
+            raise ConfigError(f"preset {preset.name}", "a sampler is fitted by least squares, not by the training "
+                                                       "loop: --from-state and --keep-epoch-states do not apply")
 
         return train_sampler(data, preset, out)  # least squares, not the gradient loop (its flags do not apply)
     store = FeatureStore(data)

@@ -62,12 +62,47 @@ def prepare_run(out: Path, kind: str, preset, data: Path, fingerprint: str, sett
         if not same_data:
             raise ConfigError(out, f"was trained on store {old.get('data')}, not on --data {data}; resume it with "
                                    "its own store or use a new --out")
+        if getattr(settings, "from_state", None):
+            print(f"{out}: resuming its own state; --from-state is only read when a run starts", flush=True)
         return
+    if getattr(settings, "from_state", None):
+        run_cfg["branched_from"] = check_branch(Path(settings.from_state), run_cfg, settings)
     if cfg_path.exists():
         print(f"{out}: no saved training state yet (an earlier start stopped before its first checkpoint); "
               "starting the run afresh", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(cfg_path, json.dumps({**run_cfg, "settings": asdict(settings)}, indent=1))
+
+
+def check_branch(source: Path, run_cfg: dict[str, Any], settings) -> dict[str, Any]:
+    """Check that a new run may start from the training state ``source`` names (``--from-state``): the same
+    kind, model section and store geometry as the run that saved it, and something left to train under these
+    limits. Returns what ``run_config.json`` records of it. ConfigError / CheckpointError (one line) otherwise.
+
+    The train section may differ: that is the point (e.g. a learning-rate decay from a chosen epoch)."""
+    from pianoforge.checkpoint import train_state_folder
+
+    folder = train_state_folder(source)
+    try:
+        state = json.loads((folder / "state.json").read_text())
+        epoch, step = int(state["epoch"]), int(state["step"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(folder, f"unreadable training state ({' '.join(str(e).split())[:100]})") from e
+    src_cfg = folder.parent.parent / "run_config.json"
+    if src_cfg.is_file():
+        src = json.loads(src_cfg.read_text())
+        if src.get("kind") != run_cfg["kind"]:
+            raise ConfigError(source, f"holds a {src.get('kind')} state, not a {run_cfg['kind']} one")
+        diff = _differences(src.get("preset", {}).get("model"), run_cfg["preset"].get("model"), "model.")
+        if diff:
+            raise ConfigError(source, f"was trained with another model section (differs in {', '.join(diff[:4])}); "
+                                      "--from-state changes the training, not the model")
+        if src.get("data_fingerprint") != run_cfg["data_fingerprint"]:
+            raise ConfigError(source, "was trained on a store of another geometry than --data")
+    if epoch >= settings.max_epochs or (settings.max_steps is not None and step >= settings.max_steps):
+        raise ConfigError(source, f"is at epoch {epoch}, step {step}: nothing left to train under max_epochs="
+                                  f"{settings.max_epochs}, max_steps={settings.max_steps}; raise --max-epochs")
+    return {"state": str(folder.resolve()), "epoch": epoch, "step": step}
 
 
 class Logs:
