@@ -69,9 +69,12 @@ def main() -> None:
     ap.add_argument("--mode", choices=("cummin", "expfit", "gate", "mask", "subf0", "subf0-follow"), default="cummin")
     ap.add_argument("--rise", type=float, default=1.0, help="cummin: the largest rise allowed per frame (factor)")
     ap.add_argument("--alpha", type=float, default=2.0, help="gate: over-subtraction of the frame's median floor")
-    ap.add_argument("--depth", type=float, default=30.0, help="mask: dB under the local partial peak kept; subf0: dB removed")
+    ap.add_argument("--depth", type=float, default=None,
+                    help="mask: dB under the local partial peak kept (default 30); subf0: dB removed (default 20)")
     ap.add_argument("--ratio", type=float, default=0.8, help="subf0: edit bins under ratio x the key's f0")
     a = ap.parse_args()
+    if a.depth is None:
+        a.depth = 20.0 if a.mode == "subf0" else 30.0
     tensors = load_file(a.inp)
     with safe_open(a.inp, "np") as f:
         meta = f.metadata()
