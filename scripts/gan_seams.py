@@ -4,7 +4,7 @@ For ``-n`` seeds, a clip of ``--tiles`` windows is made two ways from the same w
 (``GanGenerator.tile_latents``):
 
 - ``tiled``: what ``generate --seconds`` does (``sample_tiled``: the base grids joined, neighbours crossfaded
-  over a quarter of a grid, the generator run over the whole sequence, notes ringing across the joins; a
+  over half a grid, the generator run over the whole sequence, notes ringing across the joins; a
   join is a crossfade's centre);
 - ``concat``: the baseline, each latent's own window-long image, put end to end (a hard cut at each join).
 

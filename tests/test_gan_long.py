@@ -49,27 +49,30 @@ def test_base_mean_is_the_expected_base_grid(gen):
 
 
 @torch.inference_mode()
-def test_frames_away_from_the_joins_are_their_own_window(gen):
-    """Features of the middle window of three, beyond the trunk's reach from both crossfades, are that
-    latent's plain features; so are its strikes (which also look +-3 frames around)."""
+def test_every_base_frame_of_a_long_clip_mixes_two_windows_keeping_mean_and_spread(gen):
+    """Window j's base grid joins at base frame j (w0 - r); where two overlap, the mix is
+    mu + sqrt(1 - w) (x_prev - mu) + sqrt(w) (x_next - mu), w = (i + 0.5) / r; the trunk then runs over the whole
+    sequence, the same layers as for one window (features_tiled == net(base_tiled))."""
     m, w = gen.model, gen.grid[1]
-    s, fade = m.tile_stride(), m.tile_overlap() * (w // m.base[1])
-    assert (s, fade) == (192, 64) and m.tiled_frames(3) == 2 * s + w
+    c, w0 = m.base
+    r = m.tile_overlap()
+    s, fade = m.tile_stride(), r * (w // w0)
+    assert (r, s, fade) == (w0 // 2, 128, 128) and m.tiled_frames(3) == 2 * s + w
     z = _latents(gen, [0, 1, 2])
-    ctx = m.trunk_context()
-    assert 0 < ctx < (w - 2 * fade) // 2
-    tiled = m.features_tiled(z[None])[0]
-    assert tiled.shape == (m.cfg.channels, 2 * s + w)
-    plain = m.features(z)
-    inner = slice(fade + ctx, w - fade - ctx)  # window 1's frames away from both crossfades
-    np.testing.assert_allclose(tiled[:, s + inner.start:s + inner.stop], plain[1][:, inner], atol=1e-4)
-    # in a crossfade they are not (the grids are mixed there)
-    assert (tiled[:, s + 8:s + 16] - plain[1][:, 8:16]).abs().max() > 1e-2
-    head = m.head
-    s_tiled = head.onsets(tiled[None])[0]
-    s_plain = head.onsets(plain[1:2])[0]
-    inner = slice(inner.start + 3, inner.stop - 3)
-    torch.testing.assert_close(s_tiled[:, s + inner.start:s + inner.stop], s_plain[:, inner], atol=1e-4, rtol=0)
+    x = m.base_features(z)  # (3, C, w0): each latent's own grid
+    mu = m.base_mean()
+    seq = m.base_tiled(z[None])[0]
+    assert seq.shape == (c, 2 * (w0 - r) + w0)
+    torch.testing.assert_close(seq[:, :w0 - r], x[0][:, :w0 - r])  # the clip opens on window 0 alone
+    wt = (torch.arange(r, dtype=x.dtype) + 0.5) / r
+    assert mu.shape == (c, w0)
+    out_mu, in_mu = mu[:, w0 - r:], mu[:, :r]  # expected grid where a window fades out / in
+    for j in (1, 2):
+        start = j * (w0 - r)
+        expect = ((x[j - 1][:, w0 - r:] - out_mu) * (1 - wt).sqrt() + out_mu * (1 - wt)
+                  + (x[j][:, :r] - in_mu) * wt.sqrt() + in_mu * wt)
+        torch.testing.assert_close(seq[:, start:start + r], expect, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(m.features_tiled(z[None]), m.net(seq[None]))
 
 
 @torch.inference_mode()

@@ -3,8 +3,8 @@ FrameGAN trunk, i.e. framegan and the shipped notegan).
 
 A clip of M windows draws M latents from its seed's
 random stream (the first is the seed's own latent, so a long clip begins as the window-long clip of its seed
-does), joins their base grids in time (neighbours crossfaded over a quarter of a grid, so a new window starts
-every 3.072 s for the shipped generator) and runs the rest of the generator over the whole sequence
+does), joins their base grids in time (neighbours crossfaded over half a grid, so a new window starts
+every 2.048 s for the shipped generator) and runs the rest of the generator over the whole sequence
 (:meth:`~pianoforge.models.gan.frame.FrameTrunk.sample_tiled`): notes struck before a join ring on after it
 and the convolutions blend the two grids. It is computed a few windows at a time with enough windows of
 context on each side that every frame is the whole sequence's (:meth:`GanGenerator.long_images`), and the
