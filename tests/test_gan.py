@@ -260,6 +260,52 @@ def test_one_epoch_of_each_model_writes_a_complete_run(runs, arch):
     assert set(ema) == set(tensors)
 
 
+def test_recalibrated_batch_norm_holds_the_statistics_of_the_models_own_activations():
+    from pianoforge.models.gan import recalibrate_batch_norm
+
+    cfg = load_gan_preset("framegan", tiny("framegan")).model
+    g = build_generator(GanModelConfig.from_dict(cfg), (128, 64)).eval()
+    norms = [m for m in g.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert norms and all(float(m.running_var.mean()) == 1.0 for m in norms)  # fresh: no statistics yet
+    seen: list[torch.Tensor] = []
+    hook = norms[0].register_forward_hook(lambda m, inp, out: seen.append(inp[0].detach()))
+    batches = [torch.randn(8, g.cfg.latent_dim, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    assert recalibrate_batch_norm(g, batches) == len(norms)
+    hook.remove()
+    x = torch.cat(seen).transpose(0, 1).reshape(seen[0].shape[1], -1)  # (C, all batches' samples x frames)
+    torch.testing.assert_close(norms[0].running_mean, x.mean(1), atol=1e-5, rtol=1e-5)
+    assert not g.training and all(m.momentum == 0.1 for m in norms)  # mode and momentum restored
+    assert recalibrate_batch_norm(build_generator(GanModelConfig.from_dict(
+        load_gan_preset("stylegan", tiny("stylegan")).model), (128, 64)), batches) == 0  # no batch norm: nothing run
+
+
+@pytest.mark.parametrize("arch", ["framegan", "notegan"])
+def test_an_exported_generator_normalizes_with_its_own_statistics(runs, gan_store, tmp_path, arch):
+    """The export's batch-norm buffers are those its own weights give on the task's fixed latents, not the
+    live generator's (which the EMA copies every step); with train.ema_bn_batches=0 they are the live ones."""
+    from pianoforge.models.gan import recalibrate_batch_norm, sample_latent
+    from pianoforge.training.gan import gan_train_config
+
+    def own_statistics_kept(export: Path, n: int) -> bool:
+        tensors, meta = load_checkpoint(export, kind="gan")
+        g = build_generator(GanModelConfig.from_dict(meta["config"]["model"]), tuple(meta["config"]["image_size"]))
+        g.load_state_dict(tensors)
+        bs = int(gan_train_config(load_gan_preset(arch, tiny(arch))).batch_size)
+        gen = torch.Generator().manual_seed(20011)
+        recalibrate_batch_norm(g.eval(), [sample_latent(bs, g.cfg.latent_dim, g.cfg.latent, generator=gen)
+                                          for _ in range(n)])
+        after = g.state_dict()
+        return all(torch.allclose(after[k], tensors[k], atol=1e-5) for k in tensors if "running" in k)
+
+    assert own_statistics_kept(runs[arch] / "best.safetensors", 16)
+    from pianoforge.training.gan import train_gan
+    from pianoforge.training.loop import LoopSettings
+
+    train_gan(gan_store, load_gan_preset(arch, [*tiny(arch), "train.ema_bn_batches=0"]), tmp_path / "off",
+              LoopSettings(batch_size=4, progress=False, max_epochs=1))
+    assert not own_statistics_kept(tmp_path / "off" / "best.safetensors", 16)
+
+
 @pytest.mark.parametrize("arch", ["specgan", "stylegan"])
 def test_resume_is_exact(gan_store, tmp_path, arch):
     """3 steps, stop, rerun to 6 == 6 straight: every module, EMA, ADA and optimizer tensor identical."""

@@ -126,6 +126,9 @@ class GanTrainConfig(_Common):
     betas: tuple[float, float] = (0.5, 0.9)
     n_critic: int = 1  # critic steps per generator step
     ema_beta: float = 0.999
+    # batches (of batch_size latents) that measure the EMA generator's batch-norm statistics for its own weights
+    # before it is validated, sampled or exported (0: the live generator's statistics, as before 2026-12-07)
+    ema_bn_batches: int = 16
     # learning rates (all networks) constant for lr_decay_after steps, then linearly to 0 over lr_decay_steps
     # (0: constant throughout)
     lr_decay_after: int = 0
@@ -167,7 +170,8 @@ class GanTrainConfig(_Common):
         _check(self.ada_kimg > 0, "ada_kimg", "> 0", self.ada_kimg)
         for key in ("n_critic", "r1_every", "ada_interval", "grid_samples", "diversity_samples"):
             _check(getattr(self, key) >= 1, key, "an integer >= 1", getattr(self, key))
-        for key in ("audio_samples", "gl_iterations", "collapse_warmup_g_steps", "lr_decay_after", "lr_decay_steps"):
+        for key in ("audio_samples", "gl_iterations", "collapse_warmup_g_steps", "lr_decay_after", "lr_decay_steps",
+                    "ema_bn_batches"):
             _check(getattr(self, key) >= 0, key, "an integer >= 0", getattr(self, key))
         for key in ("gp_weight", "r1_gamma", "moment_weight", "note_critic_weight", "roll_moment_weight",
                     "collapse_threshold",

@@ -64,6 +64,7 @@ from pianoforge.models.gan import (
     ema_beta,
     ema_update,
     generate_images,
+    recalibrate_batch_norm,
     sample_latent,
 )
 from pianoforge.models.gan.note_critic import ROLL_VELOCITY, NoteCritic, compress_roll
@@ -151,6 +152,7 @@ class GanTask(EpochReport):
         self._val_batch = 0
         self._warned_nan = False
         self._real_bank: torch.Tensor | None = None
+        self._ema_bn_step = -1  # the step whose EMA weights the batch-norm statistics were measured for
 
     # -- engine interface -------------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
@@ -293,10 +295,11 @@ class GanTask(EpochReport):
         g = torch.Generator(device=real.device).manual_seed(10007 + self._val_batch)
         self._val_batch += 1
         z = self._z(real.shape[0], g)
+        G = self.ema_generator()
         if real_roll is not None:
-            fake, roll = self.G_ema.forward_with_roll(z)
+            fake, roll = G.forward_with_roll(z)
         else:
-            fake = generate_images(self.G_ema, z, noise_mode="const")
+            fake = generate_images(G, z, noise_mode="const")
         out = {"val/moment_dist": adv.spectral_moment_distance(fake, real),
                "val/d_gap": float(self.D(real).mean() - self.D(fake).mean())}
         if real_roll is not None:
@@ -304,7 +307,17 @@ class GanTask(EpochReport):
         return out
 
     def export(self, path: Path) -> None:
-        export_gan(self.G_ema, self.preset, self.cfg, self.store, self.size, self.grid, path)
+        export_gan(self.ema_generator(), self.preset, self.cfg, self.store, self.size, self.grid, path)
+
+    def ema_generator(self) -> nn.Module:
+        """The EMA generator, its batch-norm statistics measured for its own weights (``train.ema_bn_batches``
+        batches of fixed latents; once per step: every generator step copies the live ones back)."""
+        n = int(self.tr.ema_bn_batches)
+        if n and self._ema_bn_step != self.step:
+            g = torch.Generator(device=self.device).manual_seed(20011)
+            recalibrate_batch_norm(self.G_ema, (self._z(int(self.tr.batch_size), g) for _ in range(n)))
+            self._ema_bn_step = self.step
+        return self.G_ema.eval()
 
 
 def train_gan(data: Path, preset: Preset, out: Path, settings: LoopSettings | None = None) -> dict[str, Any] | None:

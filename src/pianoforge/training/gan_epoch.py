@@ -4,7 +4,7 @@ collapse/divergence monitor's row (``monitor_log.csv``, :mod:`pianoforge.trainin
 ``gan_curves.png``, ``last.safetensors`` and, with ``train.keep_epoch_exports``, ``epochs/epoch-NNNN.safetensors``.
 
 The task provides ``tr`` (:class:`~pianoforge.training.config.GanTrainConfig`), ``arch``, ``preset``, ``store``,
-``grid``, ``device``, ``step``, ``stats`` (:class:`~pianoforge.training.gan_monitor.EpochStats`), ``G_ema``,
+``grid``, ``device``, ``step``, ``stats`` (:class:`~pianoforge.training.gan_monitor.EpochStats`), ``ema_generator``,
 ``train_images``, ``_real_bank``, ``_z`` and ``export``.
 """
 
@@ -41,8 +41,7 @@ class EpochReport:
     @torch.no_grad()
     def sample_images(self, z: torch.Tensor) -> torch.Tensor:
         """EMA samples (n, 1, H, W) in [-1, 1] on the CPU (stylegan: its stored 'const' noise)."""
-        self.G_ema.eval()
-        return generate_images(self.G_ema, z, noise_mode="const").float().cpu().clamp(-1.0, 1.0)
+        return generate_images(self.ema_generator(), z, noise_mode="const").float().cpu().clamp(-1.0, 1.0)
 
     def write_samples(self, samples: Path, epoch: int, imgs: torch.Tensor) -> None:
         """``samples/epoch-NNNN.png`` (grid) and ``epoch-NNNN-K.wav`` (the checkpoint's phase method)."""

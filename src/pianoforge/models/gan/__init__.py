@@ -24,6 +24,8 @@ Sizes: any (H, W) divisible by ``2**n_layers`` (framegan: W only) (128 x 256, 25
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 
@@ -37,7 +39,7 @@ from pianoforge.models.gan.notegan import NoteGenerator
 from pianoforge.models.gan.stylegan import StyleCritic, StyleGenerator
 
 __all__ = ["ARCHS", "DataContext", "GanModelConfig", "Generator", "SpectrogramAugment", "build_critic",
-           "build_generator", "check_geometry", "ema_beta", "ema_update", "generate_images", "load_gan_preset",
+           "build_generator", "check_geometry", "ema_beta", "ema_update", "generate_images", "recalibrate_batch_norm", "load_gan_preset",
            "sample_latent"]
 
 
@@ -90,9 +92,39 @@ def ema_beta(beta: float, g_steps: int) -> float:
 
 
 @torch.no_grad()
+def recalibrate_batch_norm(model: nn.Module, latents: Iterable[torch.Tensor]) -> int:
+    """Measure every batch norm's running mean and variance for ``model``'s own weights ("precise BN"): reset
+    them, run the latent batches (each (B, latent_dim)) through ``model`` in train mode, keeping a cumulative
+    average, then restore the modules' modes and momenta. Returns the number of batch norms (0: nothing run).
+
+    Why: :func:`ema_update` copies the live generator's buffers onto the EMA, whose weights lag behind it, so
+    without this the EMA normalizes with statistics of other weights (docs/improvise.md, "The EMA's batch
+    norm")."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    modes = {m: m.training for m in model.modules()}
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    model.train()
+    try:
+        for z in latents:
+            model(z)
+    finally:
+        for m, training in modes.items():
+            m.train(training)
+        for m, mom in zip(norms, momenta, strict=True):
+            m.momentum = mom
+    return len(norms)
+
+
+@torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, beta: float) -> None:
     """``ema = beta * ema + (1 - beta) * model`` for parameters; buffers (batch-norm statistics, noise,
-    w_avg) are copied."""
+    w_avg) are copied (batch-norm statistics are then measured again for the EMA's weights before it is
+    used: :func:`recalibrate_batch_norm`)."""
     for pe, p in zip(ema.parameters(), model.parameters(), strict=True):
         pe.lerp_(p.detach(), 1.0 - beta)
     for be, b in zip(ema.buffers(), model.buffers(), strict=True):
