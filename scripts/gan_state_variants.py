@@ -7,13 +7,14 @@ SOURCE: a run folder (its latest state), a ``checkpoints/step-N`` / ``epoch-N`` 
 (``RUN/epochs/epoch-N.safetensors``: then only ``ema`` and ``ema-bn``). The engine's EMA copies
 the live generator's batch-norm buffers (running mean and variance) onto EMA weights that lag behind it, so the
 exported generator normalizes with statistics of other weights. This writes three exports beside the state's run
-(``RUN/state-variants/<state or export>/{ema,live,ema-bn}.safetensors``, with the run's ``best.safetensors`` metadata) and
+(``RUN/state-variants/<state or export>/{ema,live,ema-bn,live-bn}.safetensors``, with the run's ``best.safetensors`` metadata) and
 evaluates each with ``eval gan`` on ``--split`` (validation by default: never tune on the test split):
 
 - ``ema``: ``module.generator_ema`` as saved (what ``best`` / ``epochs/`` exports hold);
 - ``live``: ``module.generator``, the weights the optimizer moves;
 - ``ema-bn``: the EMA weights with every batch norm's running statistics re-estimated over ``--bn-batches``
-  batches of 32 latents (cumulative average, in train mode), then put back in eval mode."""
+  batches of 32 latents (``recalibrate_batch_norm``: cumulative average, in train mode), as training now does;
+- ``live-bn``: the same for the live generator."""
 from __future__ import annotations
 
 import argparse
@@ -63,23 +64,35 @@ def main() -> None:
         paths = {"ema": save_checkpoint(out / "ema.safetensors", part("module.generator_ema."), "gan", meta["config"]),
                  "live": save_checkpoint(out / "live.safetensors", part("module.generator."), "gan", meta["config"])}
         where = f"{folder} (epoch {state['epoch']}, step {state['step']})"
-    g = GanGenerator.from_checkpoint(paths["ema"])
-    model = g.model
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # a cumulative average over the batches below
-    model.train()
-    with torch.no_grad():
-        for b in range(a.bn_batches):
-            model(torch.stack([g.latent(10_000 + 32 * b + i) for i in range(32)]))
-    model.eval()
-    for m in norms:
-        m.momentum = 0.1
-    paths["ema-bn"] = save_checkpoint(out / "ema-bn.safetensors", {k: v.detach() for k, v in model.state_dict().items()},
-                                      "gan", meta["config"])
-    print(f"{where}: {len(norms)} batch norms", flush=True)
+    from pianoforge.models.gan import recalibrate_batch_norm
+
+    for name in [k for k in ("ema", "live") if k in paths]:
+        g = GanGenerator.from_checkpoint(paths[name])
+        zs = [torch.stack([g.latent(10_000 + 32 * b + i) for i in range(32)]) for b in range(a.bn_batches)]
+        n_norms = recalibrate_batch_norm(g.model, zs)
+        paths[f"{name}-bn"] = save_checkpoint(out / f"{name}-bn.safetensors",
+                                              {k: v.detach() for k, v in g.model.state_dict().items()}, "gan",
+                                              meta["config"])
+    print(f"{where}: {n_norms} batch norms", flush=True)
+    # the collapse monitor's diversity (training/gan_epoch.py): 32 samples from its fixed latents against 32
+    # fixed real training images, the same draws as the run's monitor_log.csv
+    import numpy as np
+
+    from pianoforge import adversarial as adv
+    from pianoforge.data.gan_images import GanImages
+    from pianoforge.data.store import FeatureStore
+    from pianoforge.models.gan import generate_images, sample_latent
+
+    train = GanImages(FeatureStore(a.data), "train")
+    idx = np.sort(np.random.default_rng(1234).choice(len(train), min(32, len(train)), replace=False))
+    real = torch.stack([train[int(i)] for i in idx])
     rows = {}
+    for name, path in paths.items():
+        gm = GanGenerator.from_checkpoint(path).model
+        zs = sample_latent(32, gm.cfg.latent_dim, gm.cfg.latent, generator=torch.Generator().manual_seed(1234))
+        with torch.no_grad():
+            imgs = generate_images(gm.eval(), zs, noise_mode="const").float().clamp(-1, 1)
+        print(f"{name:7s} monitor diversity {adv.diversity_ratio(imgs, real):.2f}", flush=True)
     for name, path in paths.items():
         rep = out / f"eval-{a.split}-s{a.seed}-{name}"
         if not (rep / "metrics.json").is_file():
