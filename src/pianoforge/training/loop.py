@@ -38,19 +38,14 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from pianoforge.checkpoint import (
-    load_train_state,
-    optimizer_from_tensors,
-    optimizer_to_tensors,
-    read_train_state,
-    save_train_state,
-    train_state_folder,
-)
+from pianoforge.checkpoint import load_train_state, read_train_state, save_train_state, train_state_folder
 from pianoforge.errors import TrainingError
 from pianoforge.fsutil import write_text_atomic
+from pianoforge.training.batches import epoch_batches, epoch_loader, to_device
 from pianoforge.training.config import LoopSettings
 from pianoforge.training.launch import TaskFactory, launch
 from pianoforge.training.run_folder import Logs, prepare_run
+from pianoforge.training.train_state import restore_task, task_state
 
 __all__ = ["LoopSettings", "TaskFactory", "Trainer", "launch", "prepare_run"]
 
@@ -81,24 +76,13 @@ class Trainer:
         self.elapsed_before = 0.0
         self.history: list[dict[str, Any]] = []
 
-    # -- state ----------------------------------------------------------------------------------------
+    # -- state -----------------------------------------------------------------------------------------
     def _state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        tensors: dict[str, torch.Tensor] = {}
-        for name, m in self.task.modules().items():
-            for k, v in m.state_dict().items():
-                tensors[f"module.{name}.{k}"] = v
-        opt_info = {}
-        for name, opt in self.task.optimizers().items():
-            t, info = optimizer_to_tensors(opt, f"optim.{name}")
-            tensors.update(t)
-            opt_info[name] = info
-        tensors["rng.torch"] = torch.get_rng_state()
         state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                  "best": self.best if math.isfinite(self.best) else None, "bad_epochs": self.bad_epochs,
                  "plateau_epochs": self.plateau_epochs,
-                 "elapsed_s": self.elapsed_before + time.perf_counter() - self.t0, "optimizers": opt_info,
-                 "history": self.history}
-        return tensors, state
+                 "elapsed_s": self.elapsed_before + time.perf_counter() - self.t0, "history": self.history}
+        return task_state(self.task, state)
 
     def _restore(self) -> str | None:
         """Load the run's own latest state ("resumed"), else the ``from_state`` one ("branched": its weights,
@@ -111,16 +95,7 @@ class Trainer:
         if loaded is None:
             return None
         tensors, state = loaded
-        for name, m in self.task.modules().items():
-            pre = f"module.{name}."
-            m.load_state_dict({k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)})
-        for name, opt in self.task.optimizers().items():
-            settings = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
-            optimizer_from_tensors(opt, f"optim.{name}", tensors, state["optimizers"][name])
-            if how == "branched":  # the moments carry over; rates and the like are this run's preset's
-                for group, own in zip(opt.param_groups, settings, strict=True):
-                    group.update(own)
-        torch.set_rng_state(tensors["rng.torch"])
+        restore_task(self.task, tensors, state, keep_own_rates=how == "branched")
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         if how == "branched":
             return how
@@ -143,32 +118,14 @@ class Trainer:
 
     # -- data -----------------------------------------------------------------------------------------
     def _epoch_batches(self, n: int, epoch: int, shuffle: bool) -> list[list[int]]:
-        """This rank's batches for an epoch: a seeded permutation, sharded by rank, equal on every rank."""
-        g = torch.Generator().manual_seed(self.s.seed * 1000003 + epoch)
-        order = torch.randperm(n, generator=g).tolist() if shuffle else list(range(n))
-        per_rank = len(order) // self.world if shuffle else math.ceil(len(order) / self.world)
-        mine = order[self.rank::self.world][:per_rank]
-        bs = self.s.batch_size
-        batches = [mine[i:i + bs] for i in range(0, len(mine), bs)]
-        if shuffle and len(batches) > 1 and len(batches[-1]) < bs:
-            batches = batches[:-1]  # drop the ragged last batch while training
-        return batches
+        return epoch_batches(n, epoch, shuffle, self.s.seed, self.rank, self.world, self.s.batch_size)
 
     def _loader(self, dataset, batches: list[list[int]]):
-        from torch.utils.data import DataLoader
-
-        # A private generator: creating a loader iterator draws a base seed, and drawing it from the global RNG
-        # would shift every later random draw after a mid-epoch resume (breaking exact resume).
-        g = torch.Generator().manual_seed(self.s.seed * 7919 + self.epoch)
-        return DataLoader(dataset, batch_sampler=batches, num_workers=self.s.num_workers,
-                          collate_fn=getattr(self.task, "collate", None), persistent_workers=False, generator=g)
+        return epoch_loader(dataset, batches, self.s.seed, self.epoch, self.s.num_workers,
+                            getattr(self.task, "collate", None))
 
     def _to_device(self, batch):
-        if torch.is_tensor(batch):
-            return batch.to(self.device, non_blocking=True)
-        if isinstance(batch, dict):
-            return {k: self._to_device(v) for k, v in batch.items()}
-        return batch
+        return to_device(batch, self.device)
 
     # -- loop -----------------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any] | None:

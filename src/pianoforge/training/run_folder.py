@@ -47,6 +47,7 @@ def prepare_run(out: Path, kind: str, preset, data: Path, fingerprint: str, sett
     out = Path(out)
     cfg_path = out / "run_config.json"
     data = Path(data).resolve()
+    branch = getattr(settings, "from_state", None)  # LoopSettings.from_state; a sampler fit's settings have none
     run_cfg = json.loads(json.dumps({"kind": kind, "preset": preset.to_dict(), "data": str(data),
                                      "data_fingerprint": fingerprint,
                                      "data_id": data_identity(data)}))  # tuples -> lists, as read back
@@ -62,11 +63,11 @@ def prepare_run(out: Path, kind: str, preset, data: Path, fingerprint: str, sett
         if not same_data:
             raise ConfigError(out, f"was trained on store {old.get('data')}, not on --data {data}; resume it with "
                                    "its own store or use a new --out")
-        if getattr(settings, "from_state", None):
+        if branch:
             print(f"{out}: resuming its own state; --from-state is only read when a run starts", flush=True)
         return
-    if getattr(settings, "from_state", None):
-        run_cfg["branched_from"] = check_branch(Path(settings.from_state), run_cfg, settings)
+    if branch:
+        run_cfg["branched_from"] = check_branch(Path(branch), run_cfg, settings)
     if cfg_path.exists():
         print(f"{out}: no saved training state yet (an earlier start stopped before its first checkpoint); "
               "starting the run afresh", flush=True)
@@ -90,7 +91,10 @@ def check_branch(source: Path, run_cfg: dict[str, Any], settings) -> dict[str, A
         raise ConfigError(folder, f"unreadable training state ({' '.join(str(e).split())[:100]})") from e
     src_cfg = folder.parent.parent / "run_config.json"
     if src_cfg.is_file():
-        src = json.loads(src_cfg.read_text())
+        try:
+            src = json.loads(src_cfg.read_text())
+        except (OSError, ValueError) as e:
+            raise ConfigError(src_cfg, f"unreadable run config ({' '.join(str(e).split())[:100]})") from e
         if src.get("kind") != run_cfg["kind"]:
             raise ConfigError(source, f"holds a {src.get('kind')} state, not a {run_cfg['kind']} one")
         diff = _differences(src.get("preset", {}).get("model"), run_cfg["preset"].get("model"), "model.")
