@@ -556,6 +556,18 @@ def test_note_head_strikes_measured_notes_and_uses_the_dataset_image_map():
     one[0, 3, 2] = 100.0  # one very hard strike: capped at half a dictionary note
     g3 = float(torch.exp(50 * head.log_gain[3].detach()))
     torch.testing.assert_close(soft.magnitude(one), head.magnitude(one) * 0.5 * math.tanh(200 * g3) / (100 * g3))
+    gated = NoteHead(8, h, k_frames, rank, min_level=0.5)  # soft strikes play almost nothing, loud ones as they are
+    gated.load_state_dict(head.state_dict())
+    with torch.no_grad():
+        gated.log_gain.zero_(), head.log_gain.zero_()
+    hits = torch.tensor([0.1, 0.25, 0.5, 1.0, 2.0]).view(1, 1, 5).expand(1, head.n, 5)
+    ratio = gated.levels(hits)[0, 0] / head.levels(hits)[0, 0]
+    torch.testing.assert_close(ratio, torch.sigmoid(4 * (hits[0, 0] - 0.5) / 0.5))
+    assert ratio[0] < 0.05 and ratio[2] == 0.5 and ratio[-1] > 0.97
+    from pianoforge.models.gan.config import NoteHeadConfig
+
+    with pytest.raises(ConfigError, match="min_level"):
+        NoteHeadConfig(min_level=-1.0)
 
 
 def test_row_moment_loss_is_the_validation_moment_distance_with_a_gradient():

@@ -54,6 +54,7 @@ class NoteHeadConfig:
     velocity: int = 80  # MIDI velocity of the rendered dictionary notes
     max_strikes: int = 0  # most notes struck in one frame (0: no limit)
     max_level: float = 0.0  # soft cap on gain x strike, in dictionary notes (0: none)
+    min_level: float = 0.0  # soft gate: a strike much softer than this many dictionary notes plays nothing (0: none)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "holds", tuple(int(h) for h in self.holds))
@@ -62,9 +63,9 @@ class NoteHeadConfig:
                                     "model.notes.velocity in 1..127")
         if any(not 1 <= h <= self.frames for h in self.holds):
             raise ConfigError(None, f"model.notes.holds must lie in 1..frames, got {list(self.holds)}")
-        if self.max_strikes < 0 or self.max_level < 0:
-            raise ConfigError(None, f"model.notes.max_strikes and max_level must be >= 0, got {self.max_strikes} "
-                                    f"and {self.max_level}")
+        if self.max_strikes < 0 or self.max_level < 0 or self.min_level < 0:
+            raise ConfigError(None, f"model.notes.max_strikes, max_level and min_level must be >= 0, got "
+                                    f"{self.max_strikes}, {self.max_level} and {self.min_level}")
 
 
 @dataclass(frozen=True)

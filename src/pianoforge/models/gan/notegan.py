@@ -48,7 +48,7 @@ class NoteGenerator(FrameTrunk):
         super().__init__(cfg, size)
         n = cfg.notes or NoteHeadConfig()
         self.head = NoteHead(cfg.channels, self.size[0], n.frames, n.rank, len(n.holds) or 1, n.max_strikes,
-                             n.max_level)
+                             n.max_level, n.min_level)
 
     def init_from_data(self, context: DataContext) -> None:
         """Render and factorize the note dictionary and set the head's normalization (a fresh generator)."""
@@ -92,7 +92,8 @@ class NoteHead(MagnitudeToImage):
       hold length and released, K = ``note_frames`` frames, rendered by FluidSynth with the data's
       soundfont and factorized to rank R (:mod:`pianoforge.audio.notes`); a fixed buffer, exported;
     - magnitude ``m[:, t] = sum_n sum_tau s_n[t - tau] D_n[:, tau] + floor`` with ``s = gain_n a`` (or,
-      with ``max_level`` L > 0, ``L tanh(gain_n a / L)``): linear |STFT| in the store's units; notes add in
+      with ``max_level`` L > 0, ``L tanh(gain_n a / L)``; with ``min_level`` M > 0, times
+      ``sigmoid(4 (s - M) / M)``, so that soft strikes play almost nothing): linear |STFT| in the store's units; notes add in
       magnitude (as in NMF), ``gain`` (N,) and ``floor`` (H,) are learned;
     - image ``clamp((log(m + eps) - mean) / (3 std), -1, 1)``: the dataset's own map, as HarmonicHead.
 
@@ -104,10 +105,10 @@ class NoteHead(MagnitudeToImage):
     ONSET_POOL = 5
 
     def __init__(self, channels: int, height: int, frames: int, rank: int, holds: int = 1,
-                 max_strikes: int = 0, max_level: float = 0.0) -> None:
+                 max_strikes: int = 0, max_level: float = 0.0, min_level: float = 0.0) -> None:
         super().__init__(height)
         self.frames, self.rank = int(frames), int(rank)
-        self.max_strikes, self.max_level = int(max_strikes), float(max_level)
+        self.max_strikes, self.max_level, self.min_level = int(max_strikes), float(max_level), float(min_level)
         self.n = N_KEYS * int(holds)
         self.act = nn.Conv1d(channels, self.n, 1)
         with torch.no_grad():
@@ -154,6 +155,8 @@ class NoteHead(MagnitudeToImage):
         a = onsets * torch.exp(LOG_SCALE * self.log_gain)[:, None]
         if self.max_level > 0:  # soft cap: no strike louder than max_level dictionary notes
             a = self.max_level * torch.tanh(a / self.max_level)
+        if self.min_level > 0:  # soft gate: a x sigmoid(4 (a - L) / L); 0.12 a at a = L / 2, 0.98 a at 2 L
+            a = a * torch.sigmoid(4.0 * (a - self.min_level) / self.min_level)
         return a
 
     def roll(self, levels: torch.Tensor) -> torch.Tensor:
