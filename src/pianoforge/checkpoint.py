@@ -13,6 +13,7 @@ Unknown formats and versions are rejected with a clear message.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -177,12 +178,17 @@ def save_train_state(ckpt_dir: Path, step: int, tensors: dict[str, torch.Tensor]
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:08d}"
     final = ckpt_dir / name
-    for target in [final] + ([ckpt_dir / keep_as] if keep_as else []):
-        with atomic_output(target, folder=True) as tmp:
-            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
-                      str(tmp / "tensors.safetensors"))
-            (tmp / "state.json").write_text(json.dumps({"format": STATE_FORMAT, "format_version": FORMAT_VERSION,
-                                                        **state}, indent=1))
+    with atomic_output(final, folder=True) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "tensors.safetensors"))
+        (tmp / "state.json").write_text(json.dumps({"format": STATE_FORMAT, "format_version": FORMAT_VERSION,
+                                                    **state}, indent=1))
+    if keep_as:  # the same files under a second name: hard links (never rewritten in place), else copies
+        with atomic_output(ckpt_dir / keep_as, folder=True) as tmp:
+            for f in final.iterdir():
+                try:
+                    os.link(f, tmp / f.name)
+                except OSError:
+                    shutil.copyfile(f, tmp / f.name)
     write_text_atomic(ckpt_dir / "LATEST", name + "\n")
     steps = sorted(d for d in ckpt_dir.glob("step-*") if d.is_dir())
     for old in steps[:-keep]:

@@ -39,8 +39,8 @@ from pianoforge.models.gan.notegan import NoteGenerator
 from pianoforge.models.gan.stylegan import StyleCritic, StyleGenerator
 
 __all__ = ["ARCHS", "DataContext", "GanModelConfig", "Generator", "SpectrogramAugment", "build_critic",
-           "build_generator", "check_geometry", "ema_beta", "ema_update", "generate_images", "recalibrate_batch_norm", "load_gan_preset",
-           "sample_latent"]
+           "build_generator", "check_geometry", "ema_beta", "ema_update", "generate_images", "load_gan_preset",
+           "recalibrate_batch_norm", "sample_latent"]
 
 
 _GENERATORS: dict[str, type[GeneratorBase]] = {"dcgan": ConvGenerator, "specgan": ConvGenerator,
