@@ -64,7 +64,7 @@ def _add_loop_flags(tp: argparse.ArgumentParser) -> None:
     tp.add_argument("--ckpt-every", type=pos, default=200, help="save a resumable state every N steps (default 200)")
     tp.add_argument("--keep-epoch-states", action="store_true",
                     help="also keep every epoch's full training state as checkpoints/epoch-NNNN (~50 MB each for "
-                         "NoteGAN), so a new run can start from any epoch with --from-state")
+                         "NoteGAN once the step state it links to is pruned), so a new run can start from any epoch with --from-state")
     tp.add_argument("--from-state", type=Path, metavar="PATH",
                     help="start this new run from a saved training state: a run folder (its latest state) or one "
                          "of its checkpoints/step-N or epoch-N folders. Weights, optimizer moments, step, epoch and "
