@@ -564,10 +564,22 @@ def test_note_head_strikes_measured_notes_and_uses_the_dataset_image_map():
     ratio = gated.levels(hits)[0, 0] / head.levels(hits)[0, 0]
     torch.testing.assert_close(ratio, torch.sigmoid(4 * (hits[0, 0] - 0.5) / 0.5))
     assert ratio[0] < 0.05 and ratio[2] == 0.5 and ratio[-1] > 0.97
+    hard = NoteHead(8, h, k_frames, rank, min_level=0.5, hard_gate=True)  # under 0.5: silent; above: as struck
+    hard.load_state_dict(gated.state_dict())
+    x5 = hits.clone().requires_grad_(True)
+    played = hard.levels(x5)
+    assert torch.equal(played[0, 0].detach(), torch.tensor([0.0, 0.0, 0.5, 1.0, 2.0]))
+    played.sum().backward()  # the soft gate's gradient: a silent strike still learns to be louder
+    xs = hits.clone().requires_grad_(True)
+    gated.levels(xs).sum().backward()
+    torch.testing.assert_close(x5.grad, xs.grad)
+    assert float(x5.grad[0, 0, 1]) > 0
     from pianoforge.models.gan.config import NoteHeadConfig
 
     with pytest.raises(ConfigError, match="min_level"):
         NoteHeadConfig(min_level=-1.0)
+    with pytest.raises(ConfigError, match="hard_gate"):
+        NoteHeadConfig(hard_gate=True)
 
 
 def test_row_moment_loss_is_the_validation_moment_distance_with_a_gradient():
@@ -876,31 +888,59 @@ def test_roll_moment_loss_is_zero_at_the_datas_statistics_and_pulls_towards_them
     assert float(roll_moment_loss(shifted, real)) > 0.1
 
 
+def test_roll_level_loss_makes_soft_strikes_louder_or_gone():
+    """g/levels: zero at the data's level bands; strikes too soft for a real note (the real scores have none under
+    0.5) cost, and descent raises them; an empty roll gives a finite loss and gradient (0 at level 0)."""
+    import torch
+
+    from pianoforge.adversarial import roll_level_loss, strike_level_counts
+
+    g = torch.Generator().manual_seed(0)
+    real = (torch.rand(8, 88, 32, generator=g) > 0.97).float() * (0.6 + torch.rand(8, 88, 32, generator=g))
+    assert float(roll_level_loss(real.clone(), real)) < 1e-12
+    counts = strike_level_counts(real).mean(0)  # (bands,): strikes per clip in 0.05-0.5, 0.5-1, 1-2, > 2
+    n = float((real > 0).sum() / 8)
+    assert counts.shape == (4,) and abs(float(counts.sum()) - n) < 1e-3 * n and float(counts[0]) < 0.05 * n
+    soft = (real * 0.3).requires_grad_(True)  # the same score, struck at velocity 15-40: the same soft count
+    loss = roll_level_loss(soft, real)
+    loss.backward()
+    assert float(loss.detach()) > 0.5 and float(soft.grad[real > 0].mean()) < 0
+    louder = (real * 0.9).requires_grad_(False)
+    assert float(roll_level_loss(louder, real)) < float(loss.detach())
+    empty = torch.zeros(2, 88, 32, requires_grad=True)
+    roll_level_loss(empty, real).backward()
+    assert torch.isfinite(empty.grad).all()
+
+
 def test_roll_moment_term_trains_notegan_and_logs_strikes(gan_store, tmp_path):
-    """train.roll_moment_weight: NoteGAN's g/roll term reads the stored strike rolls without a note critic and
-    logs its value and both strike counts; it needs arch notegan."""
+    """train.roll_moment_weight, train.roll_level_weight: NoteGAN's g/roll and g/levels terms read the stored
+    strike rolls without a note critic and log their values and both strike counts; each needs arch notegan."""
     import csv
 
     from pianoforge.training.gan import train_gan
     from pianoforge.training.loop import LoopSettings
 
     notes = [*tiny("framegan"), "model.head=notes", "model.note_frames=16", "model.note_rank=2",
-             "model.note_holds=[4, 16]", "train.roll_moment_weight=2.0", "train.r1_gamma=1.0",
+             "model.note_holds=[4, 16]", "train.roll_moment_weight=2.0", "train.roll_level_weight=1.0",
+             "train.r1_gamma=1.0",
              "train.moment_weight=5.0", "train.keep_epoch_exports=true"]
     summary = train_gan(gan_store, load_gan_preset("framegan", notes), tmp_path / "run",
                         LoopSettings(batch_size=4, progress=False, log_every_steps=1, max_epochs=1))
     assert summary["steps"] > 0
     rows = list(csv.DictReader(open(tmp_path / "run" / "train_log.csv")))
     assert all(float(r["strikes_real"]) > 0 and float(r["g_roll"]) >= 0 for r in rows) and "dn_loss" not in rows[0]
+    assert all(float(r["g_levels"]) >= 0 for r in rows)
     # the validation batches carry the strike rolls: val/roll_dist is logged; best stays by the moment distance
     val = list(csv.DictReader(open(tmp_path / "run" / "val_log.csv")))
     assert summary["monitor"] == "val/moment_dist" and len(val) == 1
     v = {k: float(x) for k, x in val[0].items() if k.startswith("val/")}
-    assert v["val/roll_dist"] > 0 and v["val/moment_dist"] > 0
+    assert v["val/roll_dist"] > 0 and v["val/moment_dist"] > 0 and v["val/level_dist"] > 0
     assert (tmp_path / "run" / "epochs" / "epoch-0001.safetensors").is_file()
-    with pytest.raises(ConfigError, match="roll_moment_weight"):
-        train_gan(gan_store, load_gan_preset("framegan", [*tiny("framegan"), "train.roll_moment_weight=1.0"]),
-                  tmp_path / "run2", LoopSettings(batch_size=4, progress=False, max_epochs=1))
+    for key in ("roll_moment_weight", "roll_level_weight"):
+        with pytest.raises(ConfigError, match=key):
+            train_gan(gan_store, load_gan_preset("framegan", [*tiny("framegan"), f"train.{key}=1.0"]),
+                      tmp_path / "run2", LoopSettings(batch_size=4, progress=False, max_epochs=1))
+        assert not (tmp_path / "run2").exists()
 
 
 def test_gan_experiment_geometry_is_checked_against_the_store(gan_store, tmp_path):

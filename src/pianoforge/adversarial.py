@@ -156,6 +156,34 @@ def roll_moment_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return loss
 
 
+ROLL_LEVEL_EDGES = (0.05, 0.5, 1.0, 2.0)
+"""Band edges (dictionary-note units) of :func:`roll_level_loss`: strikes of 0.05-0.5, 0.5-1, 1-2 and above 2. The
+real scores have no strike under 0.5 (velocity 40); their median is 1.12."""
+ROLL_LEVEL_SHARPNESS = 6.0
+"""Exponent k of the soft band edge ``x^k / (x^k + e^k)``: a strike at half an edge counts 1.5 % above it, at
+twice the edge 98.5 %."""
+
+
+def strike_level_counts(x: torch.Tensor) -> torch.Tensor:
+    """Strike levels (B, 88, W) >= 0 (dictionary-note units) -> (B, bands) soft counts of strikes per clip in the
+    bands of :data:`ROLL_LEVEL_EDGES` (a level of exactly 0 counts nowhere and has zero gradient)."""
+    x = x.clamp_min(0.0)
+    k = ROLL_LEVEL_SHARPNESS
+    above = [x ** k / (x ** k + e ** k) for e in ROLL_LEVEL_EDGES]  # soft "x > e", each (B, 88, W)
+    bands = [lo - hi for lo, hi in zip(above[:-1], above[1:], strict=True)] + [above[-1]]
+    return torch.stack([b.sum((1, 2)) for b in bands], dim=1)
+
+
+def roll_level_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """How loud the strikes are, against the real batch (a feature-matching term on the score's velocities):
+    ``fake``, ``real`` (B, 88, W) strike levels in dictionary-note units (``real`` detached). The relative squared
+    error of the expected strikes per clip in each level band (:func:`strike_level_counts`); its minimum over the
+    fake counts is the data's expectation. So a strike too soft to be a real note (under 0.5) costs as much as a
+    missing loud one: it must get louder or go. Scalar tensor."""
+    f, r = strike_level_counts(fake).mean(0), strike_level_counts(real.detach()).mean(0)
+    return ((f - r) ** 2).sum() / (r ** 2).sum().clamp_min(1e-6)
+
+
 COLLAPSE_THRESHOLD = 0.25
 """Diversity ratio below which samples are reported as collapsed."""
 

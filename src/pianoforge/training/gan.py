@@ -5,7 +5,7 @@ Manual optimization inside ``train_step``: one engine step = one critic update o
 images (B, 1, H, W); a generator update follows every ``n_critic``-th step (SpecGAN: 5 critic steps per
 generator step, as WGAN-GP), then the generator EMA is updated. The losses of each arch are named dicts
 from :mod:`pianoforge.gan_losses` (``d/adv``, ``d/gp``, ``d/r1``; ``g/adv``, ``g/moments``, NoteGAN's
-``g/notes`` and ``g/roll``), weighted by the train section:
+``g/notes``, ``g/roll`` and ``g/levels``), weighted by the train section:
 
 - ``dcgan``: BCE on logits with soft labels (real ~ U[1 - s, 1], fake ~ U[0, s]; ``label_smoothing``) and
   optional label flipping (``label_flip``); non-saturating generator loss; gradient-norm clipping 1.
@@ -14,7 +14,8 @@ from :mod:`pianoforge.gan_losses` (``d/adv``, ``d/gp``, ``d/r1``; ``g/adv``, ``g
 - ``framegan``, ``notegan``: hinge loss (critic ``E[relu(1 - D(real))] + E[relu(1 + D(fake))]``, generator
   ``-E[D(G(z))]``) with a spectral-norm critic; optional ADA like stylegan. NoteGAN optionally adds a note
   critic of its strike roll (``note_critic_weight``), its strike statistics against the stored rolls'
-  (``roll_moment_weight``) and lazy R1 on the image critic (``r1_gamma``; its preset: all three on).
+  (``roll_moment_weight``), its strikes per level band against theirs (``roll_level_weight``, off in the
+  presets) and lazy R1 on the image critic (``r1_gamma``; its preset: the first three on).
 - ``stylegan``: logistic (non-saturating) loss, lazy R1 (``r1_gamma``, every ``r1_every`` steps), and ADA:
   every image the critic sees passes through :class:`~pianoforge.models.gan.SpectrogramAugment`, whose
   probability follows the sign of the critic on reals.
@@ -27,12 +28,13 @@ Logged every ``log_every_steps`` (train_log.csv): ``d_loss``, ``g_loss`` (latest
 (gradient penalty; R1 for stylegan and notegan, on the steps it runs), ``d_real``/``d_fake`` (mean critic
 scores), ``w_dist`` (specgan), ``grad_norm`` (specgan, mean per-sample gradient norm at the interpolates),
 ``ada_p`` (with ADA: stylegan, framegan, notegan); NoteGAN: ``dn_loss``, ``dn_real``, ``dn_fake``, ``g_notes``
-(the note critic), ``g_roll`` (strike statistics), ``strikes_real``, ``strikes_fake`` (strikes per clip).
+(the note critic), ``g_roll``, ``g_levels`` (strike statistics), ``strikes_real``, ``strikes_fake`` (strikes per
+clip).
 Validation (val_log.csv, when the store has a validation split): ``val/moment_dist``
 (:func:`~pianoforge.adversarial.spectral_moment_distance` of EMA samples vs real validation images; the
 monitored value, lower is better, picks ``best.safetensors``) and ``val/d_gap`` (mean critic score on
-real minus generated); NoteGAN with ``g/roll`` also ``val/roll_dist`` (its strike statistics against the
-validation clips'; logged, not monitored).
+real minus generated); NoteGAN with ``g/roll`` or ``g/levels`` also ``val/roll_dist`` and ``val/level_dist``
+(its strike statistics against the validation clips'; logged, not monitored).
 Every epoch end (:mod:`pianoforge.training.gan_epoch`): ``samples/epoch-NNNN.png`` (grid of EMA samples from
 fixed latents), ``samples/epoch-NNNN-K.wav`` (Griffin-Lim), diversity + warnings (``monitor_log.csv``, see
 ``gan_monitor``), ``gan_curves.png``, ``last.safetensors`` and, with ``train.keep_epoch_exports``,
@@ -56,7 +58,6 @@ from pianoforge import gan_losses
 from pianoforge.config import Preset
 from pianoforge.data.gan_images import GanImages, GanImagesWithRolls
 from pianoforge.data.store import FeatureStore
-from pianoforge.errors import ConfigError
 from pianoforge.models.gan import (
     SpectrogramAugment,
     build_critic,
@@ -74,6 +75,7 @@ from pianoforge.training.gan_monitor import EpochStats
 from pianoforge.training.gan_setup import (
     RngState,
     check_gan_store,
+    check_gan_terms,
     data_context,
     export_gan,
     frozen,
@@ -126,15 +128,12 @@ class GanTask(EpochReport):
         self.train_images = GanImages(store, "train")
         self.train_dataset: GanImages | GanImagesWithRolls = self.train_images
         self.Dn: NoteCritic | None = None
+        check_gan_terms(preset, self.arch, tr)
         if tr.note_critic_weight > 0:  # NoteGAN's second critic judges the score it plays (its strike roll)
-            if self.arch != "notegan":
-                raise ConfigError(f"preset {preset.name}", f"train.note_critic_weight needs arch notegan "
-                                                           f"(model.head=notes), not {self.arch}")
             self.Dn = NoteCritic(self.grid[1]).to(device)
             self.opt_dn = torch.optim.Adam(self.Dn.parameters(), lr=lr_d, betas=betas)
-        if tr.roll_moment_weight > 0 and self.arch != "notegan":
-            raise ConfigError(f"preset {preset.name}", f"train.roll_moment_weight needs arch notegan, not {self.arch}")
-        self.use_rolls = self.Dn is not None or tr.roll_moment_weight > 0  # the batches carry the real strike rolls
+        rolls_terms = tr.roll_moment_weight > 0 or tr.roll_level_weight > 0  # g/roll, g/levels
+        self.use_rolls = self.Dn is not None or rolls_terms  # the batches carry the real strike rolls
         # lazy R1 on the image critic: for the arches whose loss entry has it, when its weight is not 0
         self.r1 = "d/r1" in gan_losses.ARCH_LOSSES[self.arch].critic and self.weights["d/r1"] > 0
         if self.use_rolls:
@@ -142,7 +141,7 @@ class GanTask(EpochReport):
         val = GanImages(store, "validation")
         # NoteGAN with g/roll: validation batches carry the strike rolls (val/roll_dist is logged; best stays
         # picked by val/moment_dist, which chose better epochs than a sum with it: docs/improvise.md)
-        self.val_rolls = tr.roll_moment_weight > 0
+        self.val_rolls = rolls_terms
         self.val_dataset: GanImages | GanImagesWithRolls | None = None
         if len(val):
             self.val_dataset = GanImagesWithRolls(val) if self.val_rolls else val
@@ -199,7 +198,7 @@ class GanTask(EpochReport):
         m = {"d_loss": float(d_terms["d/loss"].detach()), "g_loss": g_val, "gp": self.last["gp"],
              "d_real": float(cb.d_real.detach().mean()), "d_fake": float(cb.d_fake.detach().mean()),
              **cb.diagnostics}
-        for key in ("g_notes", "g_roll", "strikes_real", "strikes_fake"):
+        for key in ("g_notes", "g_roll", "g_levels", "strikes_real", "strikes_fake"):
             if key in self.last:
                 m[key] = self.last[key]
         if self.tr.ada:
@@ -281,7 +280,7 @@ class GanTask(EpochReport):
         self.opt_g.step()
         ema_update(self.G_ema, self.G, ema_beta(float(self.tr.ema_beta), (step + 1) // int(self.tr.n_critic)))
         self.last["g_loss"] = float(terms["g/loss"].detach())
-        for name in ("g/notes", "g/roll"):
+        for name in ("g/notes", "g/roll", "g/levels"):
             if name in terms:
                 self.last[name.replace("/", "_")] = float(terms[name].detach())
         return terms
@@ -289,8 +288,9 @@ class GanTask(EpochReport):
     @torch.no_grad()
     def val_step(self, batch: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
         """EMA samples from fixed latents against a validation batch (B, 1, H, W), or (images, strike rolls
-        (B, 88, W)) for NoteGAN with ``g/roll``: then also ``val/roll_dist`` (:func:`adv.roll_moment_loss` of the
-        EMA generator's strike roll against the batch's)."""
+        (B, 88, W)) for NoteGAN with ``g/roll`` or ``g/levels``: then also ``val/roll_dist`` and ``val/level_dist``
+        (:func:`adv.roll_moment_loss`, :func:`adv.roll_level_loss` of the EMA generator's strike roll against the
+        batch's)."""
         real, real_roll = batch if self.val_rolls else (batch, None)
         g = torch.Generator(device=real.device).manual_seed(10007 + self._val_batch)
         self._val_batch += 1
@@ -303,7 +303,9 @@ class GanTask(EpochReport):
         out = {"val/moment_dist": adv.spectral_moment_distance(fake, real),
                "val/d_gap": float(self.D(real).mean() - self.D(fake).mean())}
         if real_roll is not None:
-            out["val/roll_dist"] = float(adv.roll_moment_loss(roll, note_units(real_roll)))
+            real_roll = note_units(real_roll)
+            out["val/roll_dist"] = float(adv.roll_moment_loss(roll, real_roll))
+            out["val/level_dist"] = float(adv.roll_level_loss(roll, real_roll))
         return out
 
     def export(self, path: Path) -> None:
@@ -328,6 +330,7 @@ def train_gan(data: Path, preset: Preset, out: Path, settings: LoopSettings | No
     store = FeatureStore(data)
     check_gan_store(store, preset)
     tr = gan_train_config(preset)
+    check_gan_terms(preset, gan_model_config(preset).arch, tr)
     image_geometry(preset)
     settings = settings if settings is not None else loop_settings(tr)
     prepare_run(out, "gan", preset, data, store.manifest["fingerprint"], settings)

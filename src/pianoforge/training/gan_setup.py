@@ -16,6 +16,7 @@ from pianoforge.data.store import FeatureStore
 from pianoforge.errors import ConfigError, StoreError
 from pianoforge.models.gan import DataContext, GanModelConfig, check_geometry
 from pianoforge.models.gan.config import gan_checkpoint_config
+from pianoforge.training.config import GanTrainConfig
 
 
 def gan_model_config(preset: Preset) -> GanModelConfig:
@@ -50,6 +51,18 @@ def check_gan_store(store: FeatureStore, preset: Preset) -> None:
                                      f"resize) differs from {preset.name!r}; build one with --preset {geom} "
                                      "and the same --set overrides")
     store.check_trainable()
+
+
+NOTEGAN_TERMS = ("note_critic_weight", "roll_moment_weight", "roll_level_weight")
+"""Train keys whose terms read NoteGAN's strike roll: each needs arch ``notegan``."""
+
+
+def check_gan_terms(preset: Preset, arch: str, train: GanTrainConfig) -> None:
+    """Before any work: a NoteGAN-only term (:data:`NOTEGAN_TERMS`) switched on for another arch is a
+    :class:`ConfigError` naming the key."""
+    for key in NOTEGAN_TERMS:
+        if float(getattr(train, key)) > 0 and arch != "notegan":
+            raise ConfigError(f"preset {preset.name}", f"train.{key} needs arch notegan, not {arch}")
 
 
 class RngState(nn.Module):

@@ -55,6 +55,7 @@ class NoteHeadConfig:
     max_strikes: int = 0  # most notes struck in one frame (0: no limit)
     max_level: float = 0.0  # soft cap on gain x strike, in dictionary notes (0: none)
     min_level: float = 0.0  # soft gate: a strike much softer than this many dictionary notes plays nothing (0: none)
+    hard_gate: bool = False  # with min_level: a strike under min_level plays nothing at all (the soft gate's gradient)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "holds", tuple(int(h) for h in self.holds))
@@ -66,6 +67,8 @@ class NoteHeadConfig:
         if self.max_strikes < 0 or self.max_level < 0 or self.min_level < 0:
             raise ConfigError(None, f"model.notes.max_strikes, max_level and min_level must be >= 0, got "
                                     f"{self.max_strikes}, {self.max_level} and {self.min_level}")
+        if self.hard_gate and not self.min_level > 0:
+            raise ConfigError(None, "model.notes.hard_gate needs model.notes.min_level > 0")
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ class NoteGenerator(FrameTrunk):
         super().__init__(cfg, size)
         n = cfg.notes or NoteHeadConfig()
         self.head = NoteHead(cfg.channels, self.size[0], n.frames, n.rank, len(n.holds) or 1, n.max_strikes,
-                             n.max_level, n.min_level)
+                             n.max_level, n.min_level, n.hard_gate)
 
     def init_from_data(self, context: DataContext) -> None:
         """Render and factorize the note dictionary and set the head's normalization (a fresh generator)."""
@@ -93,7 +93,9 @@ class NoteHead(MagnitudeToImage):
       soundfont and factorized to rank R (:mod:`pianoforge.audio.notes`); a fixed buffer, exported;
     - magnitude ``m[:, t] = sum_n sum_tau s_n[t - tau] D_n[:, tau] + floor`` with ``s = gain_n a`` (or,
       with ``max_level`` L > 0, ``L tanh(gain_n a / L)``; with ``min_level`` M > 0, times
-      ``sigmoid(4 (s - M) / M)``, so that soft strikes play almost nothing): linear |STFT| in the store's units; notes add in
+      ``sigmoid(4 (s - M) / M)``, so that soft strikes play almost nothing; with ``hard_gate``, a strike under M
+      plays nothing and one at M or above plays s, the backward pass being the soft gate's): linear |STFT| in the
+      store's units; notes add in
       magnitude (as in NMF), ``gain`` (N,) and ``floor`` (H,) are learned;
     - image ``clamp((log(m + eps) - mean) / (3 std), -1, 1)``: the dataset's own map, as HarmonicHead.
 
@@ -105,10 +107,11 @@ class NoteHead(MagnitudeToImage):
     ONSET_POOL = 5
 
     def __init__(self, channels: int, height: int, frames: int, rank: int, holds: int = 1,
-                 max_strikes: int = 0, max_level: float = 0.0, min_level: float = 0.0) -> None:
+                 max_strikes: int = 0, max_level: float = 0.0, min_level: float = 0.0, hard_gate: bool = False) -> None:
         super().__init__(height)
         self.frames, self.rank = int(frames), int(rank)
         self.max_strikes, self.max_level, self.min_level = int(max_strikes), float(max_level), float(min_level)
+        self.hard_gate = bool(hard_gate)
         self.n = N_KEYS * int(holds)
         self.act = nn.Conv1d(channels, self.n, 1)
         with torch.no_grad():
@@ -156,7 +159,9 @@ class NoteHead(MagnitudeToImage):
         if self.max_level > 0:  # soft cap: no strike louder than max_level dictionary notes
             a = self.max_level * torch.tanh(a / self.max_level)
         if self.min_level > 0:  # soft gate: a x sigmoid(4 (a - L) / L); 0.12 a at a = L / 2, 0.98 a at 2 L
-            a = a * torch.sigmoid(4.0 * (a - self.min_level) / self.min_level)
+            soft = a * torch.sigmoid(4.0 * (a - self.min_level) / self.min_level)
+            # hard gate: forward a where a >= L, else 0 (no soft strike sounds at all); backward: the soft gate's
+            a = soft + (a * (a >= self.min_level) - soft).detach() if self.hard_gate else soft
         return a
 
     def roll(self, levels: torch.Tensor) -> torch.Tensor:
