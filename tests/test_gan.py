@@ -574,12 +574,31 @@ def test_note_head_strikes_measured_notes_and_uses_the_dataset_image_map():
     gated.levels(xs).sum().backward()
     torch.testing.assert_close(x5.grad, xs.grad)
     assert float(x5.grad[0, 0, 1]) > 0
+    # the velocity head: fires where the hard gate plays, at min_level..max_level from its own conv
+    vh = NoteHead(8, h, k_frames, rank, max_level=2.0, min_level=0.5, velocity_head=True)
+    assert set(vh.state_dict()) - set(head.state_dict()) == {"vel.weight", "vel.bias"}  # old exports still load
+    vh.load_state_dict({**vh.state_dict(), **{k: v for k, v in gated.state_dict().items()}})
+    v = torch.zeros(1, head.n, 5, requires_grad=True)
+    lv = vh.levels(hits.clone().requires_grad_(True), v)
+    torch.testing.assert_close(lv[0, 0].detach(), torch.tensor([0.0, 0.0, 1.25, 1.25, 1.25]))  # sig(0) = 1/2
+    lv.sum().backward()
+    assert torch.equal(v.grad[0, 0, :2], torch.zeros(2)) and bool((v.grad[0, 0, 2:] > 0).all())
+    xv = torch.randn(2, 8, 20, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        vh.act.bias.fill_(0.5)
+        played = vh.strike_levels(xv)
+    assert bool(((played == 0) | ((played >= 0.5) & (played <= 2.0))).all()) and (played > 0).any()
+    torch.testing.assert_close(vh(xv), vh.to_image(vh.magnitude(played, played) + vh.floor()[:, None]))
+    with pytest.raises(ValueError, match="velocity"):
+        vh.magnitude(hits)  # levels need the velocity pre-activation
     from pianoforge.models.gan.config import NoteHeadConfig
 
     with pytest.raises(ConfigError, match="min_level"):
         NoteHeadConfig(min_level=-1.0)
     with pytest.raises(ConfigError, match="hard_gate"):
         NoteHeadConfig(hard_gate=True)
+    with pytest.raises(ConfigError, match="velocity_head"):
+        NoteHeadConfig(velocity_head=True, min_level=0.5)  # max_level 0: no range to play in
 
 
 def test_row_moment_loss_is_the_validation_moment_distance_with_a_gradient():

@@ -56,6 +56,7 @@ class NoteHeadConfig:
     max_level: float = 0.0  # soft cap on gain x strike, in dictionary notes (0: none)
     min_level: float = 0.0  # soft gate: a strike much softer than this many dictionary notes plays nothing (0: none)
     hard_gate: bool = False  # with min_level: a strike under min_level plays nothing at all (the soft gate's gradient)
+    velocity_head: bool = False  # fire as hard_gate, play at min_level..max_level from a second conv (how loud)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "holds", tuple(int(h) for h in self.holds))
@@ -69,6 +70,8 @@ class NoteHeadConfig:
                                     f"{self.max_strikes}, {self.max_level} and {self.min_level}")
         if self.hard_gate and not self.min_level > 0:
             raise ConfigError(None, "model.notes.hard_gate needs model.notes.min_level > 0")
+        if self.velocity_head and not 0 < self.min_level < self.max_level:
+            raise ConfigError(None, "model.notes.velocity_head needs 0 < model.notes.min_level < max_level")
 
 
 @dataclass(frozen=True)

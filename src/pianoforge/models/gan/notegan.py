@@ -16,6 +16,8 @@ but Nyquist; no time resize): :attr:`NoteGenerator.needs_stft_grid`. Critic: Fra
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
@@ -48,7 +50,7 @@ class NoteGenerator(FrameTrunk):
         super().__init__(cfg, size)
         n = cfg.notes or NoteHeadConfig()
         self.head = NoteHead(cfg.channels, self.size[0], n.frames, n.rank, len(n.holds) or 1, n.max_strikes,
-                             n.max_level, n.min_level, n.hard_gate)
+                             n.max_level, n.min_level, n.hard_gate, n.velocity_head)
 
     def init_from_data(self, context: DataContext) -> None:
         """Render and factorize the note dictionary and set the head's normalization (a fresh generator)."""
@@ -71,7 +73,7 @@ class NoteGenerator(FrameTrunk):
         """z -> (image (B, 1, H, W), per-key strike levels (B, 88, W)): the score it plays, for the note
         critic (models/gan/note_critic.py)."""
         head = self.head
-        levels = head.levels(head.onsets(self.features(z)))
+        levels = head.strike_levels(self.features(z))
         image = head.to_image(head.magnitude(levels, levels) + head.floor()[:, None])
         return image, head.roll(levels)
 
@@ -94,7 +96,9 @@ class NoteHead(MagnitudeToImage):
     - magnitude ``m[:, t] = sum_n sum_tau s_n[t - tau] D_n[:, tau] + floor`` with ``s = gain_n a`` (or,
       with ``max_level`` L > 0, ``L tanh(gain_n a / L)``; with ``min_level`` M > 0, times
       ``sigmoid(4 (s - M) / M)``, so that soft strikes play almost nothing; with ``hard_gate``, a strike under M
-      plays nothing and one at M or above plays s, the backward pass being the soft gate's): linear |STFT| in the
+      plays nothing and one at M or above plays s, the backward pass being the soft gate's; with
+      ``velocity_head``, a strike fires where s >= M, as the hard gate, but plays at ``M + (L - M) sigmoid(v)``,
+      ``v`` a second conv1x1 of the features: how loud is decided apart from whether): linear |STFT| in the
       store's units; notes add in
       magnitude (as in NMF), ``gain`` (N,) and ``floor`` (H,) are learned;
     - image ``clamp((log(m + eps) - mean) / (3 std), -1, 1)``: the dataset's own map, as HarmonicHead.
@@ -105,18 +109,30 @@ class NoteHead(MagnitudeToImage):
 
     LEAK = 0.25
     ONSET_POOL = 5
+    VELOCITY_START = 1.1
+    """The velocity head's first level (dictionary notes; the real scores' median strike is 1.12)."""
 
     def __init__(self, channels: int, height: int, frames: int, rank: int, holds: int = 1,
-                 max_strikes: int = 0, max_level: float = 0.0, min_level: float = 0.0, hard_gate: bool = False) -> None:
+                 max_strikes: int = 0, max_level: float = 0.0, min_level: float = 0.0, hard_gate: bool = False,
+                 velocity_head: bool = False) -> None:
         super().__init__(height)
         self.frames, self.rank = int(frames), int(rank)
         self.max_strikes, self.max_level, self.min_level = int(max_strikes), float(max_level), float(min_level)
         self.hard_gate = bool(hard_gate)
+        if velocity_head and not 0 < self.min_level < self.max_level:
+            raise ValueError("note head: velocity_head needs 0 < min_level < max_level")
         self.n = N_KEYS * int(holds)
         self.act = nn.Conv1d(channels, self.n, 1)
         with torch.no_grad():
             self.act.weight.mul_(2.0)
             self.act.bias.fill_(-2.0)  # about 1 % of (key, frame) pre-activations start positive
+        self.vel: nn.Conv1d | None = None
+        if velocity_head:  # each note's strike level, from min_level to max_level; starts near the real median
+            self.vel = nn.Conv1d(channels, self.n, 1)
+            with torch.no_grad():
+                self.vel.weight.mul_(0.1)
+                start = (self.VELOCITY_START - self.min_level) / (self.max_level - self.min_level)
+                self.vel.bias.fill_(math.log(start / (1 - start)) if 0 < start < 1 else 0.0)
         self.register_buffer("spectra", torch.zeros(self.n, self.rank, self.height))
         self.register_buffer("envelopes", torch.zeros(self.n, self.rank, self.frames))
         self.log_gain = nn.Parameter(torch.zeros(self.n))
@@ -153,9 +169,21 @@ class NoteHead(MagnitudeToImage):
         keep = keep.to(a.dtype)
         return a * keep + self.LEAK * (p - p.detach())  # forward: a * keep; backward: also LEAK * dp
 
-    def levels(self, onsets: torch.Tensor) -> torch.Tensor:
-        """Strikes (B, N, W) -> their levels (B, N, W) in dictionary-note units (gain, soft cap)."""
+    def strike_levels(self, x: torch.Tensor) -> torch.Tensor:
+        """Features (B, C, W) -> the levels (B, N, W) of the notes struck, in dictionary-note units."""
+        return self.levels(self.onsets(x), self.vel(x) if self.vel is not None else None)
+
+    def levels(self, onsets: torch.Tensor, velocity: torch.Tensor | None = None) -> torch.Tensor:
+        """Strikes (B, N, W) -> their levels (B, N, W) in dictionary-note units (gain, soft cap, gate); with the
+        velocity head, ``velocity`` (B, N, W) is its pre-activation ``v``."""
         a = onsets * torch.exp(LOG_SCALE * self.log_gain)[:, None]
+        if self.vel is not None:  # fire where a >= M (backward: the soft gate's sigmoid); play M + (L - M) sig(v)
+            if velocity is None:
+                raise ValueError("note head: the velocity head needs the velocity pre-activation")
+            m = self.min_level
+            soft = torch.sigmoid(4.0 * (a - m) / m)
+            fire = soft + ((a >= m).to(a.dtype) - soft).detach()
+            return fire * (m + (self.max_level - m) * torch.sigmoid(velocity))
         if self.max_level > 0:  # soft cap: no strike louder than max_level dictionary notes
             a = self.max_level * torch.tanh(a / self.max_level)
         if self.min_level > 0:  # soft gate: a x sigmoid(4 (a - L) / L); 0.12 a at a = L / 2, 0.98 a at 2 L
@@ -179,4 +207,5 @@ class NoteHead(MagnitudeToImage):
         return torch.einsum("bkrw,krh->bhw", rings.view(b, self.n, self.rank, w), self.spectra)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.to_image(self.magnitude(self.onsets(x)) + self.floor()[:, None])
+        levels = self.strike_levels(x)
+        return self.to_image(self.magnitude(levels, levels) + self.floor()[:, None])
