@@ -931,6 +931,27 @@ def test_roll_level_loss_makes_soft_strikes_louder_or_gone():
     assert torch.isfinite(empty.grad).all()
 
 
+def test_roll_interval_loss_hears_clusters_against_triads():
+    """g/intervals: interval-class shares of strikes sounding together (transposition-free); a C major triad is a
+    minor third, a major third and a fourth; clusters of semitones against triads cost, and descent lowers them."""
+    import torch
+
+    from pianoforge.adversarial import interval_class_shares, roll_interval_loss
+
+    triad = torch.zeros(2, 88, 12)
+    for t, root in ((1, 39), (6, 44)):  # C4 and F4 major triads (key 0 = A0, C4 = key 39), 5 frames apart
+        triad[:, [root, root + 4, root + 7], t] = 1.0
+    torch.testing.assert_close(interval_class_shares(triad), torch.tensor([0, 0, 1, 1, 1, 0]) / 3.0)
+    shifted = torch.roll(triad, 5, 1)  # transposed: the same harmony
+    assert float(roll_interval_loss(shifted, triad)) < 1e-10
+    cluster = torch.zeros(2, 88, 12)
+    cluster[:, [40, 41, 42], 1] = 1.0
+    cluster.requires_grad_(True)
+    loss = roll_interval_loss(cluster, triad)
+    loss.backward()
+    assert float(loss.detach()) > 0.5 and float(cluster.grad[:, 41, 1].mean()) > 0  # descent softens the middle
+
+
 def test_roll_moment_term_trains_notegan_and_logs_strikes(gan_store, tmp_path):
     """train.roll_moment_weight, train.roll_level_weight: NoteGAN's g/roll and g/levels terms read the stored
     strike rolls without a note critic and log their values and both strike counts; each needs arch notegan."""
@@ -941,6 +962,7 @@ def test_roll_moment_term_trains_notegan_and_logs_strikes(gan_store, tmp_path):
 
     notes = [*tiny("framegan"), "model.head=notes", "model.note_frames=16", "model.note_rank=2",
              "model.note_holds=[4, 16]", "train.roll_moment_weight=2.0", "train.roll_level_weight=1.0",
+             "train.roll_interval_weight=1.0",
              "train.r1_gamma=1.0",
              "train.moment_weight=5.0", "train.keep_epoch_exports=true"]
     summary = train_gan(gan_store, load_gan_preset("framegan", notes), tmp_path / "run",
@@ -948,14 +970,14 @@ def test_roll_moment_term_trains_notegan_and_logs_strikes(gan_store, tmp_path):
     assert summary["steps"] > 0
     rows = list(csv.DictReader(open(tmp_path / "run" / "train_log.csv")))
     assert all(float(r["strikes_real"]) > 0 and float(r["g_roll"]) >= 0 for r in rows) and "dn_loss" not in rows[0]
-    assert all(float(r["g_levels"]) >= 0 for r in rows)
+    assert all(float(r["g_levels"]) >= 0 and float(r["g_intervals"]) >= 0 for r in rows)
     # the validation batches carry the strike rolls: val/roll_dist is logged; best stays by the moment distance
     val = list(csv.DictReader(open(tmp_path / "run" / "val_log.csv")))
     assert summary["monitor"] == "val/moment_dist" and len(val) == 1
     v = {k: float(x) for k, x in val[0].items() if k.startswith("val/")}
-    assert v["val/roll_dist"] > 0 and v["val/moment_dist"] > 0 and v["val/level_dist"] > 0
+    assert v["val/roll_dist"] > 0 and v["val/moment_dist"] > 0 and v["val/level_dist"] > 0 and v["val/interval_dist"] >= 0
     assert (tmp_path / "run" / "epochs" / "epoch-0001.safetensors").is_file()
-    for key in ("roll_moment_weight", "roll_level_weight"):
+    for key in ("roll_moment_weight", "roll_level_weight", "roll_interval_weight"):
         with pytest.raises(ConfigError, match=key):
             train_gan(gan_store, load_gan_preset("framegan", [*tiny("framegan"), f"train.{key}=1.0"]),
                       tmp_path / "run2", LoopSettings(batch_size=4, progress=False, max_epochs=1))

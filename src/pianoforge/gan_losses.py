@@ -4,7 +4,7 @@
 :func:`critic_losses` and :func:`generator_losses` return ``{"d/adv": ..., "d/gp": ..., "d/loss": weighted
 sum}`` and ``{"g/adv": ..., "g/moments": ..., "g/loss": weighted sum}``, the weights from
 :func:`loss_weights` (``train.gp_weight``, ``train.r1_gamma`` x ``r1_every`` / 2, ``train.moment_weight``,
-``train.note_critic_weight``, ``train.roll_moment_weight``, ``train.roll_level_weight``).
+``train.note_critic_weight``, ``train.roll_moment_weight``, ``train.roll_level_weight``, ``train.roll_interval_weight``).
 A term whose weight is 0 is not computed. The pure loss functions are in :mod:`pianoforge.adversarial`.
 
 =============  ===========================================  ============================================
@@ -15,7 +15,7 @@ arch           adversarial (critic / generator)             extra terms
 ``stylegan``   logistic (non-saturating)                     ``d/r1`` (lazy R1), ``g/moments``
 ``framegan``   hinge                                         ``g/moments``
 ``notegan``    hinge                                         ``g/moments``, ``g/notes`` (note critic), ``g/roll``,
-                                                            ``g/levels`` (strike statistics)
+                                                            ``g/levels``, ``g/intervals`` (strike statistics)
 =============  ===========================================  ============================================
 
 To add a term: write ``fn(batch) -> scalar`` into :data:`CRITIC_TERMS` or :data:`GENERATOR_TERMS`, name it
@@ -100,9 +100,14 @@ def _roll_levels(b: GeneratorBatch) -> torch.Tensor:
     return adv.roll_level_loss(b.extra["roll"], b.extra["real_roll"])
 
 
+def _roll_intervals(b: GeneratorBatch) -> torch.Tensor:
+    """NoteGAN's interval classes struck together against the real batch's (same rolls as :func:`_roll_moments`)."""
+    return adv.roll_interval_loss(b.extra["roll"], b.extra["real_roll"])
+
+
 GENERATOR_TERMS: dict[str, Callable[[GeneratorBatch], torch.Tensor]] = {
     "g/moments": lambda b: adv.row_moment_loss(b.gen, b.real), "g/notes": _note_critic, "g/roll": _roll_moments,
-    "g/levels": _roll_levels}
+    "g/levels": _roll_levels, "g/intervals": _roll_intervals}
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,8 @@ ARCH_LOSSES: dict[str, ArchLosses] = {
     "specgan": ArchLosses("wgan", critic=("d/gp",)),
     "stylegan": ArchLosses("logistic", critic=("d/r1",)),
     "framegan": ArchLosses("hinge"),
-    "notegan": ArchLosses("hinge", critic=("d/r1",), generator=("g/moments", "g/notes", "g/roll", "g/levels")),
+    "notegan": ArchLosses("hinge", critic=("d/r1",), generator=("g/moments", "g/notes", "g/roll", "g/levels",
+                                                                          "g/intervals")),
 }
 
 
@@ -126,7 +132,8 @@ def loss_weights(train: Any) -> dict[str, float]:
     return {"d/adv": 1.0, "d/gp": float(train.gp_weight),
             "d/r1": float(train.r1_gamma) / 2 * int(train.r1_every),  # lazy R1: every r1_every steps, scaled up
             "g/adv": 1.0, "g/moments": float(train.moment_weight), "g/notes": float(train.note_critic_weight),
-            "g/roll": float(train.roll_moment_weight), "g/levels": float(train.roll_level_weight)}
+            "g/roll": float(train.roll_moment_weight), "g/levels": float(train.roll_level_weight),
+            "g/intervals": float(train.roll_interval_weight)}
 
 
 def _weighted(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:

@@ -146,6 +146,7 @@ class GanTrainConfig(_Common):
     note_critic_weight: float = 0.0  # notegan: generator loss += weight * hinge loss of a critic of the strike roll
     roll_moment_weight: float = 0.0  # notegan: generator loss += weight * distance of its strike statistics to the data's
     roll_level_weight: float = 0.0  # notegan: generator loss += weight * distance of its strikes per level band
+    roll_interval_weight: float = 0.0  # notegan: ... of the interval classes it strikes together (harmony)
     max_epochs: int = 200
     early_stop_patience: int = 1_000_000  # GAN validation numbers are too noisy to stop on
     grid_samples: int = 16
@@ -175,7 +176,7 @@ class GanTrainConfig(_Common):
                     "ema_bn_batches"):
             _check(getattr(self, key) >= 0, key, "an integer >= 0", getattr(self, key))
         for key in ("gp_weight", "r1_gamma", "moment_weight", "note_critic_weight", "roll_moment_weight",
-                    "roll_level_weight", "collapse_threshold",
+                    "roll_level_weight", "roll_interval_weight", "collapse_threshold",
                     "diverge_d_loss"):
             _check(getattr(self, key) >= 0, key, ">= 0", getattr(self, key))
         for key in ("diverge_wgan", "diverge_g_loss"):

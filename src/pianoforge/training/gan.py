@@ -5,7 +5,7 @@ Manual optimization inside ``train_step``: one engine step = one critic update o
 images (B, 1, H, W); a generator update follows every ``n_critic``-th step (SpecGAN: 5 critic steps per
 generator step, as WGAN-GP), then the generator EMA is updated. The losses of each arch are named dicts
 from :mod:`pianoforge.gan_losses` (``d/adv``, ``d/gp``, ``d/r1``; ``g/adv``, ``g/moments``, NoteGAN's
-``g/notes``, ``g/roll`` and ``g/levels``), weighted by the train section:
+``g/notes``, ``g/roll``, ``g/levels`` and ``g/intervals``), weighted by the train section:
 
 - ``dcgan``: BCE on logits with soft labels (real ~ U[1 - s, 1], fake ~ U[0, s]; ``label_smoothing``) and
   optional label flipping (``label_flip``); non-saturating generator loss; gradient-norm clipping 1.
@@ -14,8 +14,8 @@ from :mod:`pianoforge.gan_losses` (``d/adv``, ``d/gp``, ``d/r1``; ``g/adv``, ``g
 - ``framegan``, ``notegan``: hinge loss (critic ``E[relu(1 - D(real))] + E[relu(1 + D(fake))]``, generator
   ``-E[D(G(z))]``) with a spectral-norm critic; optional ADA like stylegan. NoteGAN optionally adds a note
   critic of its strike roll (``note_critic_weight``), its strike statistics against the stored rolls'
-  (``roll_moment_weight``), its strikes per level band against theirs (``roll_level_weight``, off in the
-  presets) and lazy R1 on the image critic (``r1_gamma``; its preset: the first three on).
+  (``roll_moment_weight``), its strikes per level band and the interval classes it strikes together against
+  theirs (``roll_level_weight``, ``roll_interval_weight``; off in the presets) and lazy R1 on the image critic (``r1_gamma``; its preset: the first three on).
 - ``stylegan``: logistic (non-saturating) loss, lazy R1 (``r1_gamma``, every ``r1_every`` steps), and ADA:
   every image the critic sees passes through :class:`~pianoforge.models.gan.SpectrogramAugment`, whose
   probability follows the sign of the critic on reals.
@@ -28,13 +28,13 @@ Logged every ``log_every_steps`` (train_log.csv): ``d_loss``, ``g_loss`` (latest
 (gradient penalty; R1 for stylegan and notegan, on the steps it runs), ``d_real``/``d_fake`` (mean critic
 scores), ``w_dist`` (specgan), ``grad_norm`` (specgan, mean per-sample gradient norm at the interpolates),
 ``ada_p`` (with ADA: stylegan, framegan, notegan); NoteGAN: ``dn_loss``, ``dn_real``, ``dn_fake``, ``g_notes``
-(the note critic), ``g_roll``, ``g_levels`` (strike statistics), ``strikes_real``, ``strikes_fake`` (strikes per
+(the note critic), ``g_roll``, ``g_levels``, ``g_intervals`` (strike statistics), ``strikes_real``, ``strikes_fake`` (strikes per
 clip).
 Validation (val_log.csv, when the store has a validation split): ``val/moment_dist``
 (:func:`~pianoforge.adversarial.spectral_moment_distance` of EMA samples vs real validation images; the
 monitored value, lower is better, picks ``best.safetensors``) and ``val/d_gap`` (mean critic score on
-real minus generated); NoteGAN with ``g/roll`` or ``g/levels`` also ``val/roll_dist`` and ``val/level_dist``
-(its strike statistics against the validation clips'; logged, not monitored).
+real minus generated); NoteGAN with a roll term also ``val/roll_dist``, ``val/level_dist`` and
+``val/interval_dist`` (its strike statistics against the validation clips'; logged, not monitored).
 Every epoch end (:mod:`pianoforge.training.gan_epoch`): ``samples/epoch-NNNN.png`` (grid of EMA samples from
 fixed latents), ``samples/epoch-NNNN-K.wav`` (Griffin-Lim), diversity + warnings (``monitor_log.csv``, see
 ``gan_monitor``), ``gan_curves.png``, ``last.safetensors`` and, with ``train.keep_epoch_exports``,
@@ -132,7 +132,7 @@ class GanTask(EpochReport):
         if tr.note_critic_weight > 0:  # NoteGAN's second critic judges the score it plays (its strike roll)
             self.Dn = NoteCritic(self.grid[1]).to(device)
             self.opt_dn = torch.optim.Adam(self.Dn.parameters(), lr=lr_d, betas=betas)
-        rolls_terms = tr.roll_moment_weight > 0 or tr.roll_level_weight > 0  # g/roll, g/levels
+        rolls_terms = tr.roll_moment_weight > 0 or tr.roll_level_weight > 0 or tr.roll_interval_weight > 0
         self.use_rolls = self.Dn is not None or rolls_terms  # the batches carry the real strike rolls
         # lazy R1 on the image critic: for the arches whose loss entry has it, when its weight is not 0
         self.r1 = "d/r1" in gan_losses.ARCH_LOSSES[self.arch].critic and self.weights["d/r1"] > 0
@@ -198,7 +198,7 @@ class GanTask(EpochReport):
         m = {"d_loss": float(d_terms["d/loss"].detach()), "g_loss": g_val, "gp": self.last["gp"],
              "d_real": float(cb.d_real.detach().mean()), "d_fake": float(cb.d_fake.detach().mean()),
              **cb.diagnostics}
-        for key in ("g_notes", "g_roll", "g_levels", "strikes_real", "strikes_fake"):
+        for key in ("g_notes", "g_roll", "g_levels", "g_intervals", "strikes_real", "strikes_fake"):
             if key in self.last:
                 m[key] = self.last[key]
         if self.tr.ada:
@@ -280,7 +280,7 @@ class GanTask(EpochReport):
         self.opt_g.step()
         ema_update(self.G_ema, self.G, ema_beta(float(self.tr.ema_beta), (step + 1) // int(self.tr.n_critic)))
         self.last["g_loss"] = float(terms["g/loss"].detach())
-        for name in ("g/notes", "g/roll", "g/levels"):
+        for name in ("g/notes", "g/roll", "g/levels", "g/intervals"):
             if name in terms:
                 self.last[name.replace("/", "_")] = float(terms[name].detach())
         return terms
@@ -288,9 +288,9 @@ class GanTask(EpochReport):
     @torch.no_grad()
     def val_step(self, batch: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
         """EMA samples from fixed latents against a validation batch (B, 1, H, W), or (images, strike rolls
-        (B, 88, W)) for NoteGAN with ``g/roll`` or ``g/levels``: then also ``val/roll_dist`` and ``val/level_dist``
-        (:func:`adv.roll_moment_loss`, :func:`adv.roll_level_loss` of the EMA generator's strike roll against the
-        batch's)."""
+        (B, 88, W)) for NoteGAN with a roll term: then also ``val/roll_dist``, ``val/level_dist`` and
+        ``val/interval_dist`` (:func:`adv.roll_moment_loss`, :func:`adv.roll_level_loss`,
+        :func:`adv.roll_interval_loss` of the EMA generator's strike roll against the batch's)."""
         real, real_roll = batch if self.val_rolls else (batch, None)
         g = torch.Generator(device=real.device).manual_seed(10007 + self._val_batch)
         self._val_batch += 1
@@ -306,6 +306,7 @@ class GanTask(EpochReport):
             real_roll = note_units(real_roll)
             out["val/roll_dist"] = float(adv.roll_moment_loss(roll, real_roll))
             out["val/level_dist"] = float(adv.roll_level_loss(roll, real_roll))
+            out["val/interval_dist"] = float(adv.roll_interval_loss(roll, real_roll))
         return out
 
     def export(self, path: Path) -> None:

@@ -53,7 +53,7 @@ def check_gan_store(store: FeatureStore, preset: Preset) -> None:
     store.check_trainable()
 
 
-NOTEGAN_TERMS = ("note_critic_weight", "roll_moment_weight", "roll_level_weight")
+NOTEGAN_TERMS = ("note_critic_weight", "roll_moment_weight", "roll_level_weight", "roll_interval_weight")
 """Train keys whose terms read NoteGAN's strike roll: each needs arch ``notegan``."""
 
 
