@@ -15,7 +15,8 @@ from :mod:`pianoforge.gan_losses` (``d/adv``, ``d/gp``, ``d/r1``; ``g/adv``, ``g
   ``-E[D(G(z))]``) with a spectral-norm critic; optional ADA like stylegan. NoteGAN optionally adds a note
   critic of its strike roll (``note_critic_weight``), its strike statistics against the stored rolls'
   (``roll_moment_weight``), its strikes per level band and the interval classes it strikes together against
-  theirs (``roll_level_weight``, ``roll_interval_weight``; off in the presets) and lazy R1 on the image critic (``r1_gamma``; its preset: the first three on).
+  theirs (``roll_level_weight``, ``roll_interval_weight``; off in the presets) and lazy R1 on the image critic
+  (``r1_gamma``; its preset: the note critic, the strike statistics and R1 on).
 - ``stylegan``: logistic (non-saturating) loss, lazy R1 (``r1_gamma``, every ``r1_every`` steps), and ADA:
   every image the critic sees passes through :class:`~pianoforge.models.gan.SpectrogramAugment`, whose
   probability follows the sign of the critic on reals.
