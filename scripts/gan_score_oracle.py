@@ -45,7 +45,7 @@ def main() -> None:
     torch.set_num_threads(a.threads)
 
     from pianoforge import adversarial as adv
-    from pianoforge.data.gan_images import GanImages, _window
+    from pianoforge.data.gan_images import GanImages
     from pianoforge.data.store import FeatureStore
     from pianoforge.evaluation.gan_metrics import compare_sets
     from pianoforge.gan_audio import images_to_audio
@@ -62,8 +62,7 @@ def main() -> None:
     with torch.no_grad():
         for i in idx:
             roll = note_units(ds.roll(int(i))[None])[0]  # (88, W) velocity / 80 at onsets
-            pi, start = (int(v) for v in ds.index[int(i)])
-            score = _window(ds.store.arrays(ds.pieces[pi]["piece_id"]).score, start, ds.t, 0.0)
+            score = ds.score(int(i))
             long_ = held_frames(torch.from_numpy(score[:, HELD].astype("float32")).T) >= LONG_HOLD
             levels = torch.zeros(1, head.n, roll.shape[1])
             levels[0, :88] = roll * ~long_

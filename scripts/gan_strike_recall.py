@@ -37,10 +37,10 @@ def recall_rows(rolls: list[np.ndarray], notes: list[list], frame_s: float, tol:
     ringing = [0, 0]  # strikes of a key struck again within 0.5 s: [n, heard]
     pairs = [0, 0]  # pairs of strikes in one frame: [n, a semitone apart modulo the octave]
     for roll, ns in zip(rolls, notes, strict=True):
-        starts: dict[int, np.ndarray] = {}
+        by_pitch: dict[int, list[float]] = {}
         for n in ns:
-            starts.setdefault(int(n.pitch), []).append(float(n.start))  # type: ignore[union-attr]
-        starts = {p: np.asarray(v) for p, v in starts.items()}
+            by_pitch.setdefault(int(n.pitch), []).append(float(n.start))
+        starts = {p: np.asarray(v) for p, v in by_pitch.items()}
         keys, frames = np.nonzero(roll > BINS[0])
         strike_times: dict[int, list[float]] = {}
         per_frame = (roll > BINS[0]).sum(0)

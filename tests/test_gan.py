@@ -577,7 +577,7 @@ def test_note_head_strikes_measured_notes_and_uses_the_dataset_image_map():
     # the velocity head: fires where the hard gate plays, at min_level..max_level from its own conv
     vh = NoteHead(8, h, k_frames, rank, max_level=2.0, min_level=0.5, velocity_head=True)
     assert set(vh.state_dict()) - set(head.state_dict()) == {"vel.weight", "vel.bias"}  # old exports still load
-    vh.load_state_dict({**vh.state_dict(), **{k: v for k, v in gated.state_dict().items()}})
+    vh.load_state_dict({**vh.state_dict(), **gated.state_dict()})
     v = torch.zeros(1, head.n, 5, requires_grad=True)
     lv = vh.levels(hits.clone().requires_grad_(True), v)
     torch.testing.assert_close(lv[0, 0].detach(), torch.tensor([0.0, 0.0, 1.25, 1.25, 1.25]))  # sig(0) = 1/2

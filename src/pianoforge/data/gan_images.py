@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -99,11 +100,15 @@ class GanImages(Dataset):
     def __getitem__(self, i: int) -> torch.Tensor:
         return logmag_to_image(self.logmag(i), self.norm, self.size)[None]
 
+    def score(self, i: int) -> np.ndarray:
+        """Example ``i``'s stored score window (frames, channels) (:mod:`pianoforge.midi.encoding` layout)."""
+        pi, start = (int(v) for v in self.index[i])
+        return _window(self.store.arrays(self.pieces[pi]["piece_id"]).score, start, self.t, 0.0)
+
     def roll(self, i: int) -> torch.Tensor:
         """Example ``i``'s strikes (88, frames) from the stored score: velocity / 127 at each onset frame
         (1 where the store has no velocity channels), 0 elsewhere."""
-        pi, start = (int(v) for v in self.index[i])
-        score = _window(self.store.arrays(self.pieces[pi]["piece_id"]).score, start, self.t, 0.0)
+        score = self.score(i)
         onset = score[:, ONSET].astype("float32")
         if self.store.preset.score.velocity:
             onset = onset * score[:, VELOCITY].astype("float32")

@@ -74,6 +74,7 @@ from pianoforge.training.config import GanTrainConfig, gan_train_config, loop_se
 from pianoforge.training.gan_epoch import EpochReport
 from pianoforge.training.gan_monitor import EpochStats
 from pianoforge.training.gan_setup import (
+    ROLL_TERMS,
     RngState,
     check_gan_store,
     check_gan_terms,
@@ -133,7 +134,7 @@ class GanTask(EpochReport):
         if tr.note_critic_weight > 0:  # NoteGAN's second critic judges the score it plays (its strike roll)
             self.Dn = NoteCritic(self.grid[1]).to(device)
             self.opt_dn = torch.optim.Adam(self.Dn.parameters(), lr=lr_d, betas=betas)
-        rolls_terms = tr.roll_moment_weight > 0 or tr.roll_level_weight > 0 or tr.roll_interval_weight > 0
+        rolls_terms = any(float(getattr(tr, key)) > 0 for key in ROLL_TERMS)
         self.use_rolls = self.Dn is not None or rolls_terms  # the batches carry the real strike rolls
         # lazy R1 on the image critic: for the arches whose loss entry has it, when its weight is not 0
         self.r1 = "d/r1" in gan_losses.ARCH_LOSSES[self.arch].critic and self.weights["d/r1"] > 0

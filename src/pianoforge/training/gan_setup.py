@@ -53,7 +53,9 @@ def check_gan_store(store: FeatureStore, preset: Preset) -> None:
     store.check_trainable()
 
 
-NOTEGAN_TERMS = ("note_critic_weight", "roll_moment_weight", "roll_level_weight", "roll_interval_weight")
+ROLL_TERMS = ("roll_moment_weight", "roll_level_weight", "roll_interval_weight")
+"""Train keys of the terms that compare NoteGAN's strike roll with the stored rolls (g/roll, g/levels, g/intervals)."""
+NOTEGAN_TERMS = ("note_critic_weight", *ROLL_TERMS)
 """Train keys whose terms read NoteGAN's strike roll: each needs arch ``notegan``."""
 
 
