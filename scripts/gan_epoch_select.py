@@ -1,17 +1,19 @@
 """Pick a GAN run's epoch on the validation split by the issue's own measures (issue 19: the checkpoint that
 ``val/moment_dist`` picks is partly luck), instead of by a training-time proxy.
 
-``python scripts/gan_epoch_select.py RUN --data STORE [-n 64] [--seed 0] [--split validation] [--threads 1]``
+``python scripts/gan_epoch_select.py RUN --data STORE [-n 64] [--seed 0] [--split validation] [--threads 1]
+[--strike-threshold T --strike-floor F]``
 
 ``RUN`` must hold ``epochs/epoch-NNNN.safetensors`` (``--set train.keep_epoch_exports=true``). Each epoch is
-evaluated with ``pianoforge eval gan`` on ``--split`` (``RUN/epoch-eval/epoch-NNNN/``; an existing report is
-reused) and the rule, fixed before any result was seen, picks:
+evaluated with ``pianoforge eval gan`` on ``--split`` (``RUN/epoch-eval/SPLIT-sSEED[-tT-fF]/epoch-NNNN/``; an
+existing report is reused), with a NoteGAN's strike rule when given (``--strike-threshold``, ``--strike-floor``:
+how it plays, docs/improvise.md), and the rule, fixed before any result was seen, picks:
 
 1. among the epochs whose notes/s, polyphony and pitch-class entropy are all within 20 % of the split's real
    clips, the lowest FD;
 2. if there is none, the epoch with the smallest sum of the three relative deviations.
 
-Writes ``RUN/epoch_select.json`` and prints one line per epoch and the choice. Never reads the test split
+Writes ``RUN/epoch_select[-tT-fF].json`` and prints one line per epoch and the choice. Never reads the test split
 unless told to (``--split test`` would be tuning to it: don't)."""
 from __future__ import annotations
 
@@ -42,6 +44,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--split", default="validation")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--strike-threshold", type=float, help="notegan: play strikes from T (default: the export's)")
+    ap.add_argument("--strike-floor", type=float, help="notegan: at F or louder (default: the export's)")
     a = ap.parse_args()
     import torch
 
@@ -51,13 +55,15 @@ def main() -> None:
     exports = sorted((a.run / "epochs").glob("epoch-*.safetensors"))
     if not exports:
         raise SystemExit(f"{a.run}: no epochs/epoch-NNNN.safetensors (train with --set train.keep_epoch_exports=true)")
+    rule = "" if a.strike_threshold is None else f"-t{a.strike_threshold:g}-f{a.strike_floor or 0:g}"
     rows = []
     for ck in exports:
         epoch = int(re.search(r"(\d+)", ck.stem).group(1))
-        out = a.run / "epoch-eval" / f"{a.split}-s{a.seed}" / ck.stem
+        out = a.run / "epoch-eval" / f"{a.split}-s{a.seed}{rule}" / ck.stem
         mpath = out / "metrics.json"
         if not mpath.is_file():
-            evaluate_gan(ck, a.data, out, split=a.split, n=a.n, seed=a.seed, listen=0)
+            evaluate_gan(ck, a.data, out, split=a.split, n=a.n, seed=a.seed, listen=0,
+                         strike_threshold=a.strike_threshold, strike_floor=a.strike_floor)
         m = json.loads(mpath.read_text())["sets"]
         g, r = m["generated"], m["real"]
         row = {"epoch": epoch, "checkpoint": str(ck), "fd": g["fd"], "dev": deviations(g, r),
@@ -69,8 +75,10 @@ def main() -> None:
               f"{r['pitch_class_entropy']:.2f}; worst deviation {max(row['dev'].values()):.0%})", flush=True)
     best, why = choose(rows)
     print(f"chosen: epoch {best['epoch']} ({why})")
-    (a.run / "epoch_select.json").write_text(json.dumps({"split": a.split, "seed": a.seed, "n": a.n, "rule": why,
-                                                          "chosen": best, "epochs": rows}, indent=1))
+    name = f"epoch_select{rule}.json"
+    (a.run / name).write_text(json.dumps({"split": a.split, "seed": a.seed, "n": a.n, "rule": why,
+                                          "strike_rule": {"threshold": a.strike_threshold, "floor": a.strike_floor},
+                                          "chosen": best, "epochs": rows}, indent=1))
 
 
 if __name__ == "__main__":

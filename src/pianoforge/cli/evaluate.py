@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from pianoforge import cliargs
-from pianoforge.cli.common import fatal
+from pianoforge.cli.common import add_strike_rule_args, fatal
 from pianoforge.names import INFERENCE_PHASES
 
 
@@ -45,6 +45,7 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("-n", "--n", type=int, default=64, help="gan: generated clips, and real clips at most (default 64)")
     ev.add_argument("--seed", type=int, default=0, help="gan: seed of the first generated clip (default 0)")
     ev.add_argument("--denoise", action="store_true", help="gan: noise-reduce the generated clips")
+    add_strike_rule_args(ev)
     ev.add_argument("--threads", type=cliargs.positive_int, help="torch CPU threads (default: torch's choice)")
     ev.add_argument("-f", "--force", action="store_true", help="overwrite an earlier report in --out")
     ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -170,7 +171,8 @@ def cmd_eval_gan(a: argparse.Namespace) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
     res = evaluate_gan(a.checkpoint, a.data, a.out, split=a.split, n=a.n, seed=a.seed, judge=not a.no_judge,
-                       denoise=a.denoise, phase=a.phase, iterations=a.iterations)
+                       denoise=a.denoise, phase=a.phase, iterations=a.iterations,
+                       strike_threshold=a.strike_threshold, strike_floor=a.strike_floor)
     print(f"{a.out}: {res['n_generated']} generated vs {res['n_real']} real clips of split {res['split']} "
           f"in {res['wall_s']:.1f} s")
     print(f"  {'set':<20} {'FD':>8} {'diversity':>9} {'NDB/K':>6} {'tonal dB':>8} {'notes/s':>8} {'polyph':>7} "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pianoforge import cliargs
-from pianoforge.cli.common import fatal
+from pianoforge.cli.common import add_strike_rule_args, fatal
 from pianoforge.names import GAN_MAX_SECONDS, GAN_PHASES
 
 
@@ -31,6 +31,7 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
                     help="stationary spectral gating (noisereduce) with a noise profile from the quietest frames")
     gn.add_argument("--phase", choices=GAN_PHASES, help="phase reconstruction (default: the checkpoint's)")
     gn.add_argument("--iterations", type=cliargs.nonneg_int, help="Griffin-Lim iterations (default: the checkpoint's)")
+    add_strike_rule_args(gn)
     gn.add_argument("--threads", type=cliargs.positive_int, help="torch CPU threads (default: torch's choice)")
     gn.add_argument("--batch", type=cliargs.positive_int, default=16,
                     help="clips generated and written together (default 16): memory grows with it, not with -n")
@@ -55,6 +56,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
     # the checkpoint before any output: a missing file, a perform checkpoint, non-finite weights or a config
     # this pianoforge cannot build is one line naming the file, and nothing is made
     gen = GanGenerator.from_checkpoint(a.checkpoint)
+    gen.set_strike_rule(a.strike_threshold, a.strike_floor)  # a rule on a generator without notes: one line
     if a.seconds is not None:  # length, arch, --interpolate / --denoise: one line before any output
         samples = gen.clip_samples(a.seconds)
         if samples != gen.window_samples and (a.interpolate or a.denoise):

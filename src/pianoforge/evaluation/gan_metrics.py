@@ -269,10 +269,12 @@ def report_md(result: dict[str, Any]) -> str:
 
 def evaluate_gan(checkpoint: str | Path | None, data: str | Path, out: str | Path, split: str = "test", n: int = 64,
                  seed: int = 0, judge: bool = True, denoise: bool = False, phase: str | None = None,
-                 iterations: int | None = None, listen: int = 4) -> dict[str, Any]:
+                 iterations: int | None = None, listen: int = 4, strike_threshold: float | None = None,
+                 strike_floor: float | None = None) -> dict[str, Any]:
     """Generate ``n`` clips, take up to ``n`` real clips of ``split`` (evenly spaced examples), compare them
     (:func:`compare_sets`) and write ``metrics.json``, ``report.md``, ``generated.png``, ``real.png`` and
-    ``listen`` WAVs of each set under ``out/audio/``."""
+    ``listen`` WAVs of each set under ``out/audio/``. ``strike_threshold`` / ``strike_floor``: a NoteGAN's
+    strike rule (:meth:`GanGenerator.set_strike_rule`; None: the checkpoint's)."""
     from pianoforge.audio.io import save_audio
     from pianoforge.data.gan_images import GanImages, image_to_logmag, logmag_to_image
     from pianoforge.data.store import FeatureStore
@@ -282,6 +284,7 @@ def evaluate_gan(checkpoint: str | Path | None, data: str | Path, out: str | Pat
 
     t0 = time.perf_counter()
     gen = GanGenerator.from_checkpoint(checkpoint)
+    gen.set_strike_rule(strike_threshold, strike_floor)
     store = FeatureStore(data)
     sp, gp = store.preset, gen.preset
     if (sp.audio, sp.data.example_seconds) != (gp.audio, gp.data.example_seconds):
@@ -315,6 +318,7 @@ def evaluate_gan(checkpoint: str | Path | None, data: str | Path, out: str | Pat
             save_audio(o / "audio" / f"{name}-{k:02d}.wav", y, gen.sample_rate)
     result = {"checkpoint": str(checkpoint) if checkpoint else "shipped gan-default", "data": str(data),
               "split": split, "n_generated": n, "n_real": len(real), "seed": seed, "phase": f"{method} {n_iter}",
+              "strike_rule": {"threshold": gen.strike_threshold, "floor": gen.strike_floor},
               "denoise": denoise, "sample_rate": gen.sample_rate, "seconds": gen.seconds, "sets": rows,
               "features": {"sr": FEATURE_SR, "n_fft": FEATURE_N_FFT, "hop": FEATURE_HOP, "n_mels": FEATURE_N_MELS,
                            "fmin": FEATURE_FMIN, "fmax": FEATURE_FMAX, "dim": FEATURE_DIM},

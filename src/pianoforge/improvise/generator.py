@@ -21,7 +21,7 @@ from pianoforge.gan_audio import images_to_audio
 from pianoforge.improvise.denoise import reduce_noise
 from pianoforge.improvise.long import LongClips
 from pianoforge.models.gan import GanModelConfig, build_generator, generate_images, sample_latent
-from pianoforge.models.gan.config import GanInferenceConfig
+from pianoforge.models.gan.config import GanInferenceConfig, check_strike_rule
 
 DEFAULT_CHECKPOINT = "gan-default.safetensors"
 PHASES = GAN_PHASES
@@ -64,6 +64,24 @@ class GanGenerator(LongClips):
         self.meta = meta or {}
         inf = GanInferenceConfig.from_preset(preset)
         self.phase, self.iterations = inf.phase, inf.iterations
+        self.strike_threshold, self.strike_floor = 0.0, 0.0
+        self.set_strike_rule(inf.strike_threshold, inf.strike_floor)
+
+    def set_strike_rule(self, threshold: float | None = None, floor: float | None = None) -> None:
+        """How a NoteGAN plays its strikes (:meth:`~pianoforge.models.gan.notegan.NoteHead.set_strike_rule`):
+        from ``threshold`` dictionary notes, at ``floor`` or louder; ``None`` keeps the current value (at first the
+        checkpoint's ``inference`` section); threshold 0: the gate it was trained with. ConfigError for a bad
+        value, or a rule on a generator without a note head."""
+        t = self.strike_threshold if threshold is None else float(threshold)
+        f = self.strike_floor if floor is None else float(floor)
+        check_strike_rule(t, f, "inference.")
+        setter = getattr(self.model, "set_strike_rule", None)
+        if setter is not None:
+            setter(t, f)
+        elif t > 0:
+            raise ConfigError(None, "a strike rule (inference.strike_threshold) needs a notegan generator; this "
+                                    f"one is {type(self.model).__name__}")
+        self.strike_threshold, self.strike_floor = t, f
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None) -> GanGenerator:
@@ -79,11 +97,13 @@ class GanGenerator(LongClips):
             model = build_generator(mcfg, size)
             model.load_state_dict(tensors)
             norm = Normalizer.from_dict(cfg["normalizer"])
+            if len(norm.mean) != grid[0]:
+                raise CheckpointError(p, f"normalizer has {len(norm.mean)} bins but the grid has {grid[0]}")
+            return cls(model, preset, norm, size, grid, cfg)
+        except CheckpointError:
+            raise
         except (KeyError, ValueError, TypeError, RuntimeError, ConfigError) as e:
             raise CheckpointError(p, f"checkpoint does not match this pianoforge's GAN models ({str(e)[:120]})") from e
-        if len(norm.mean) != grid[0]:
-            raise CheckpointError(p, f"normalizer has {len(norm.mean)} bins but the grid has {grid[0]}")
-        return cls(model, preset, norm, size, grid, cfg)
 
     @property
     def audio_config(self) -> AudioConfig:

@@ -222,16 +222,29 @@ class GanInferenceConfig:
 
     phase: str = "pghi+gl"  # PGHI-initialized Griffin-Lim (docs/improvise.md)
     iterations: int = 32  # Griffin-Lim iterations
+    strike_threshold: float = 0.0  # notegan: a strike plays from this level (dictionary notes); 0: the trained gate
+    strike_floor: float = 0.0  # notegan, with strike_threshold: the softest level a strike plays at
 
     def __post_init__(self) -> None:
         if self.phase not in GAN_PHASES:
             raise ConfigError(None, f"inference.phase must be one of {', '.join(GAN_PHASES)}, got {self.phase!r}")
         if self.iterations < 0:
             raise ConfigError(None, f"inference.iterations must be >= 0, got {self.iterations}")
+        check_strike_rule(self.strike_threshold, self.strike_floor, "inference.")
 
     @classmethod
     def from_preset(cls, preset: Preset) -> GanInferenceConfig:
         return section_from_dict(cls, preset.inference, "inference", f"preset {preset.name}")
+
+
+def check_strike_rule(threshold: float, floor: float, prefix: str = "") -> None:
+    """ConfigError unless ``threshold`` and ``floor`` are finite, >= 0, and ``floor`` > 0 only with a threshold."""
+    t, f = float(threshold), float(floor)
+    if not (math.isfinite(t) and math.isfinite(f)) or t < 0 or f < 0:
+        raise ConfigError(None, f"{prefix}strike_threshold and {prefix}strike_floor must be finite and >= 0, "
+                                f"got {threshold} and {floor}")
+    if f > 0 and t == 0:
+        raise ConfigError(None, f"{prefix}strike_floor needs {prefix}strike_threshold > 0 (0: the trained gate)")
 
 
 def gan_checkpoint_config(preset: Preset, model: GanModelConfig, normalizer: Any, size: tuple[int, int],

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pianoforge.models.gan.base import DataContext
-from pianoforge.models.gan.config import GanModelConfig, NoteHeadConfig
+from pianoforge.models.gan.config import GanModelConfig, NoteHeadConfig, check_strike_rule
 from pianoforge.models.gan.frame import FrameTrunk
 from pianoforge.models.gan.magnitude import LOG_SCALE, N_KEYS, MagnitudeToImage
 
@@ -69,6 +69,10 @@ class NoteGenerator(FrameTrunk):
         pool = NoteHead.ONSET_POOL // 2
         return (self.head.frames - 1 + 1 + pool, pool)
 
+    def set_strike_rule(self, threshold: float, floor: float) -> None:
+        """How the head plays at inference (:meth:`NoteHead.set_strike_rule`); (0, 0): as trained."""
+        self.head.set_strike_rule(threshold, floor)
+
     def forward_with_roll(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z -> (image (B, 1, H, W), per-key strike levels (B, 88, W)): the score it plays, for the note
         critic (models/gan/note_critic.py)."""
@@ -101,6 +105,12 @@ class NoteHead(MagnitudeToImage):
       ``v`` a second conv1x1 of the features: how loud is decided apart from whether): linear |STFT| in the
       store's units; notes add in
       magnitude (as in NMF), ``gain`` (N,) and ``floor`` (H,) are learned;
+    - the strike rule (:meth:`set_strike_rule`, inference only, never trained with): with a threshold T > 0, a
+      strike plays where ``gain_n a >= T`` (capped by ``max_level``), at ``max(level, F)`` with the floor F, in
+      place of the soft or hard gate (with the velocity head: fires at T instead of M, plays at
+      ``max(M + (L - M) sig(v), F)``). The gate teaches the trunk to write strikes it then mutes; real scores
+      have no strike under 0.5 dictionary notes (velocity 40), and the rule plays those strikes as a pianist
+      would (docs/improvise.md, "The strike rule");
     - image ``clamp((log(m + eps) - mean) / (3 std), -1, 1)``: the dataset's own map, as HarmonicHead.
 
     So every sound the generator makes is a piano note the soundfont would play; what it learns is the
@@ -119,6 +129,7 @@ class NoteHead(MagnitudeToImage):
         self.frames, self.rank = int(frames), int(rank)
         self.max_strikes, self.max_level, self.min_level = int(max_strikes), float(max_level), float(min_level)
         self.hard_gate = bool(hard_gate)
+        self.strike_threshold, self.strike_floor = 0.0, 0.0
         if velocity_head and not 0 < self.min_level < self.max_level:
             raise ValueError("note head: velocity_head needs 0 < min_level < max_level")
         self.n = N_KEYS * int(holds)
@@ -152,6 +163,13 @@ class NoteHead(MagnitudeToImage):
         self.log_gain.zero_()  # onsets of about 1 are notes at the dictionary's velocity
         self.log_floor.copy_(torch.as_tensor((mean - 1.0 * std) / LOG_SCALE))  # below most bins' mean
 
+    def set_strike_rule(self, threshold: float, floor: float) -> None:
+        """Play a strike where its level (gain x strike, capped) is at least ``threshold`` dictionary notes, at
+        ``floor`` or louder, instead of gating it; ``threshold`` 0: the trained gate (``floor`` must be 0 then).
+        A setting of inference (:class:`~pianoforge.models.gan.config.GanInferenceConfig`), not a weight."""
+        check_strike_rule(threshold, floor)
+        self.strike_threshold, self.strike_floor = float(threshold), float(floor)
+
     def floor(self) -> torch.Tensor:
         """(H,) linear-magnitude floor added to every frame."""
         return torch.exp(LOG_SCALE * self.log_floor)
@@ -177,6 +195,8 @@ class NoteHead(MagnitudeToImage):
         """Strikes (B, N, W) -> their levels (B, N, W) in dictionary-note units (gain, soft cap, gate); with the
         velocity head, ``velocity`` (B, N, W) is its pre-activation ``v``."""
         a = onsets * torch.exp(LOG_SCALE * self.log_gain)[:, None]
+        if self.strike_threshold > 0:
+            return self._ruled_levels(a, velocity)
         if self.vel is not None:  # fire where a >= M (backward: the soft gate's sigmoid); play M + (L - M) sig(v)
             if velocity is None:
                 raise ValueError("note head: the velocity head needs the velocity pre-activation")
@@ -191,6 +211,17 @@ class NoteHead(MagnitudeToImage):
             # hard gate: forward a where a >= L, else 0 (no soft strike sounds at all); backward: the soft gate's
             a = soft + (a * (a >= self.min_level) - soft).detach() if self.hard_gate else soft
         return a
+
+    def _ruled_levels(self, a: torch.Tensor, velocity: torch.Tensor | None) -> torch.Tensor:
+        """The strike rule (:meth:`set_strike_rule`): gain x strikes (B, N, W) -> levels (B, N, W)."""
+        if self.max_level > 0 and self.vel is None:
+            a = self.max_level * torch.tanh(a / self.max_level)
+        fire = (a >= self.strike_threshold).to(a.dtype)
+        if self.vel is not None:
+            if velocity is None:
+                raise ValueError("note head: the velocity head needs the velocity pre-activation")
+            a = self.min_level + (self.max_level - self.min_level) * torch.sigmoid(velocity)
+        return fire * a.clamp(min=self.strike_floor)
 
     def roll(self, levels: torch.Tensor) -> torch.Tensor:
         """Levels (B, N, W) -> per-key strike levels (B, 88, W), summed over the hold lengths."""
