@@ -13,7 +13,7 @@ how it plays, docs/improvise.md), and the rule, fixed before any result was seen
    clips, the lowest FD;
 2. if there is none, the epoch with the smallest sum of the three relative deviations.
 
-Writes ``RUN/epoch_select[-tT-fF].json`` and prints one line per epoch and the choice. Never reads the test split
+Writes ``RUN/epoch_select[-SPLIT][-tT-fF].json`` (SPLIT when not validation) and prints one line per epoch and the choice. Never reads the test split
 unless told to (``--split test`` would be tuning to it: don't)."""
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def main() -> None:
               f"{r['pitch_class_entropy']:.2f}; worst deviation {max(row['dev'].values()):.0%})", flush=True)
     best, why = choose(rows)
     print(f"chosen: epoch {best['epoch']} ({why})")
-    name = f"epoch_select{rule}.json"
+    name = f"epoch_select{'' if a.split == 'validation' else '-' + a.split}{rule}.json"
     (a.run / name).write_text(json.dumps({"split": a.split, "seed": a.seed, "n": a.n, "rule": why,
                                           "strike_rule": {"threshold": a.strike_threshold, "floor": a.strike_floor},
                                           "chosen": best, "epochs": rows}, indent=1))

@@ -1,6 +1,7 @@
 """Which of a NoteGAN's strikes does the judge hear? (issue 19: why a consistent generator reads 4-6 notes/s)
 
-``python scripts/gan_strike_recall.py CHECKPOINT [CHECKPOINT ...] --data STORE [-n 32] [--split validation]``
+``python scripts/gan_strike_recall.py CHECKPOINT [CHECKPOINT ...] --data STORE [-n 32] [--split validation]
+[--strike-threshold T --strike-floor F]``
 
 For each NoteGAN checkpoint: the strike rolls of ``-n`` latents (seeds 0..n-1, as ``eval gan``) from
 ``forward_with_roll`` (per key, level in dictionary-note units: 1 = the dictionary's velocity-80 note), their
@@ -97,6 +98,8 @@ def main() -> None:
     ap.add_argument("--tolerance", type=float, default=0.07, help="onset tolerance in seconds (default 0.07)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--strike-threshold", type=float, help="notegan: its strike rule (default: the checkpoint's)")
+    ap.add_argument("--strike-floor", type=float, help="notegan: its strike rule (default: the checkpoint's)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
 
@@ -116,6 +119,7 @@ def main() -> None:
     rows = {"real": recall_rows(rolls, notes, frame_s, a.tolerance)}
     for path in a.checkpoints:
         gen = GanGenerator.from_checkpoint(path)
+        gen.set_strike_rule(a.strike_threshold, a.strike_floor)
         z = torch.stack([gen.latent(s) for s in range(a.n)])
         with torch.inference_mode():
             pairs = [gen.model.eval().forward_with_roll(z[i:i + 1]) for i in range(a.n)]

@@ -88,33 +88,35 @@ def test_only_a_note_head_takes_a_rule():
     assert (g.strike_threshold, g.strike_floor) == (0.25, 0.75)
 
 
-def test_a_checkpoint_carries_its_rule_and_the_shipped_one_plays_as_before_without(tmp_path):
+def test_a_checkpoint_carries_its_rule(tmp_path):
     from pianoforge.improvise import GanGenerator, shipped_checkpoint
 
-    shipped = GanGenerator.from_checkpoint()
-    z = torch.stack([shipped.latent(s) for s in range(3)])
-    plain = shipped.images(z)
-    assert (shipped.strike_threshold, shipped.strike_floor) == (0.0, 0.0)
-    shipped.set_strike_rule(0.1, 0.5)
-    ruled = shipped.images(z)
-    assert not torch.equal(plain, ruled) and float(ruled.mean()) > float(plain.mean())  # louder: more is played
+    g = GanGenerator.from_checkpoint()
+    z = torch.stack([g.latent(s) for s in range(3)])
+    g.set_strike_rule(0.0, 0.0)  # the gate it was trained with
+    plain = g.images(z)
+    g.set_strike_rule(0.1, 0.7)
+    ruled = g.images(z)
+    assert not torch.equal(plain, ruled)
     tensors, meta = load_checkpoint(shipped_checkpoint(), kind="gan")
     config = meta["config"]
     config["preset"]["inference"] = {**(config["preset"].get("inference") or {}),
-                                     "strike_threshold": 0.1, "strike_floor": 0.5}
+                                     "strike_threshold": 0.1, "strike_floor": 0.7}
     Preset.from_dict(config["preset"], "test")
     path = save_checkpoint(tmp_path / "ruled.safetensors", tensors, kind="gan", config=config)
     loaded = GanGenerator.from_checkpoint(path)
-    assert (loaded.strike_threshold, loaded.strike_floor) == (0.1, 0.5)
+    assert (loaded.strike_threshold, loaded.strike_floor) == (0.1, 0.7)
     assert torch.equal(loaded.images(z), ruled)
     loaded.set_strike_rule(0.0, 0.0)
     assert torch.equal(loaded.images(z), plain)
 
 
 def test_generate_refuses_a_floor_without_a_threshold_before_any_output(tmp_path, capsys):
-    code, stdout, err = run(capsys, "generate", "-n", "1", "--strike-floor", "0.5", "-o", tmp_path / "clips")
+    code, stdout, err = run(capsys, "generate", "-n", "1", "--strike-threshold", "0", "--strike-floor", "0.5",
+                            "-o", tmp_path / "clips")
     lines = [ln for ln in err.strip().splitlines() if "error:" in ln]
     assert code == 2 and stdout == "" and len(lines) == 1 and "strike_threshold" in lines[0], err
+    assert "gan-default.safetensors" in lines[0]  # names the checkpoint
     assert not (tmp_path / "clips").exists()
     code, _, err = run(capsys, "generate", "-n", "1", "--strike-threshold", "-1", "-o", tmp_path / "clips")
     assert code == 2 and "--strike-threshold" in err and not (tmp_path / "clips").exists()
@@ -133,5 +135,6 @@ def test_ship_checkpoint_writes_a_rule_into_a_gan_checkpoint(tmp_path):
     g = GanGenerator.from_checkpoint(dst)
     assert (g.strike_threshold, g.strike_floor, g.model.head.strike_floor) == (0.25, 0.5, 0.5)
     with pytest.raises(ConfigError, match="strike_threshold"):
-        ship._ship_with_inference(shipped_checkpoint(), tmp_path / "bad.safetensors", ["strike_floor=0.5"], "gan")
+        ship._ship_with_inference(shipped_checkpoint(), tmp_path / "bad.safetensors", ["strike_threshold=0", "strike_floor=0.5"],
+                                  "gan")
     assert not (tmp_path / "bad.safetensors").exists()

@@ -64,6 +64,7 @@ class GanGenerator(LongClips):
         self.meta = meta or {}
         inf = GanInferenceConfig.from_preset(preset)
         self.phase, self.iterations = inf.phase, inf.iterations
+        self.source: Path | None = None  # the checkpoint file, named in errors (from_checkpoint sets it)
         self.strike_threshold, self.strike_floor = 0.0, 0.0
         self.set_strike_rule(inf.strike_threshold, inf.strike_floor)
 
@@ -74,13 +75,16 @@ class GanGenerator(LongClips):
         value, or a rule on a generator without a note head."""
         t = self.strike_threshold if threshold is None else float(threshold)
         f = self.strike_floor if floor is None else float(floor)
-        check_strike_rule(t, f, "inference.")
+        try:
+            check_strike_rule(t, f, "inference.")
+        except ConfigError as e:
+            raise ConfigError(self.source, e.problem) from None
         setter = getattr(self.model, "set_strike_rule", None)
         if setter is not None:
             setter(t, f)
         elif t > 0:
-            raise ConfigError(None, "a strike rule (inference.strike_threshold) needs a notegan generator; this "
-                                    f"one is {type(self.model).__name__}")
+            raise ConfigError(self.source, "a strike rule (inference.strike_threshold) needs a notegan generator; "
+                                           f"this one is {type(self.model).__name__}")
         self.strike_threshold, self.strike_floor = t, f
 
     @classmethod
@@ -99,7 +103,9 @@ class GanGenerator(LongClips):
             norm = Normalizer.from_dict(cfg["normalizer"])
             if len(norm.mean) != grid[0]:
                 raise CheckpointError(p, f"normalizer has {len(norm.mean)} bins but the grid has {grid[0]}")
-            return cls(model, preset, norm, size, grid, cfg)
+            gen = cls(model, preset, norm, size, grid, cfg)
+            gen.source = p
+            return gen
         except CheckpointError:
             raise
         except (KeyError, ValueError, TypeError, RuntimeError, ConfigError) as e:
