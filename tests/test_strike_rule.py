@@ -138,3 +138,17 @@ def test_ship_checkpoint_writes_a_rule_into_a_gan_checkpoint(tmp_path):
         ship._ship_with_inference(shipped_checkpoint(), tmp_path / "bad.safetensors", ["strike_threshold=0", "strike_floor=0.5"],
                                   "gan")
     assert not (tmp_path / "bad.safetensors").exists()
+
+
+def test_training_refuses_a_strike_rule_on_a_generator_without_notes():
+    """Exports carry the preset's inference section; a rule only a note head can play is refused before any work."""
+    from pianoforge.training.config import gan_train_config
+    from pianoforge.training.gan_setup import check_gan_terms, gan_model_config
+
+    rule = ["inference.strike_threshold=0.25", "inference.strike_floor=0.5"]
+    for arch in ("framegan", "dcgan"):
+        preset = load_gan_preset(arch, rule)
+        with pytest.raises(ConfigError, match="inference.strike_threshold needs arch notegan"):
+            check_gan_terms(preset, gan_model_config(preset).arch, gan_train_config(preset))
+    preset = load_gan_preset("notegan", rule)
+    check_gan_terms(preset, gan_model_config(preset).arch, gan_train_config(preset))  # fine

@@ -15,7 +15,7 @@ from pianoforge.config import Preset
 from pianoforge.data.store import FeatureStore
 from pianoforge.errors import ConfigError, StoreError
 from pianoforge.models.gan import DataContext, GanModelConfig, check_geometry
-from pianoforge.models.gan.config import gan_checkpoint_config
+from pianoforge.models.gan.config import GanInferenceConfig, gan_checkpoint_config
 from pianoforge.training.config import GanTrainConfig
 
 
@@ -60,11 +60,14 @@ NOTEGAN_TERMS = ("note_critic_weight", *ROLL_TERMS)
 
 
 def check_gan_terms(preset: Preset, arch: str, train: GanTrainConfig) -> None:
-    """Before any work: a NoteGAN-only term (:data:`NOTEGAN_TERMS`) switched on for another arch is a
+    """Before any work: a NoteGAN-only term (:data:`NOTEGAN_TERMS`) switched on for another arch, or a strike rule
+    (``inference.strike_threshold``: exports carry it, and only a note head can play it), is a
     :class:`ConfigError` naming the key."""
     for key in NOTEGAN_TERMS:
         if float(getattr(train, key)) > 0 and arch != "notegan":
             raise ConfigError(f"preset {preset.name}", f"train.{key} needs arch notegan, not {arch}")
+    if GanInferenceConfig.from_preset(preset).strike_threshold > 0 and arch != "notegan":
+        raise ConfigError(f"preset {preset.name}", f"inference.strike_threshold needs arch notegan, not {arch}")
 
 
 class RngState(nn.Module):
