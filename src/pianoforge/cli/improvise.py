@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pianoforge import cliargs
-from pianoforge.cli.common import add_strike_rule_args, fatal
+from pianoforge.cli.common import _n, add_strike_rule_args, fatal
 from pianoforge.names import GAN_MAX_SECONDS, GAN_PHASES
 
 
@@ -73,7 +73,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
                              denoise=a.denoise, phase=a.phase, iterations=a.iterations, batch=a.batch,
                              progress=not a.quiet, seconds=a.seconds)
     what = (f"a {a.n}-step interpolation from seed {a.seed} to {a.seed + 1 if a.seed_b is None else a.seed_b} "
-            f"(+ the whole sequence)" if a.interpolate else f"{a.n} clips, seeds {a.seed}..{a.seed + a.n - 1}")
+            f"(+ the whole sequence)" if a.interpolate else f"{_n(a.n, 'clip')}, seeds {a.seed}..{a.seed + a.n - 1}")
     print(f"{out}: {what}, {res['seconds']:g} s each at {res['sample_rate']} Hz, WAV + PNG, "
           f"{'noise-reduced, ' if a.denoise else ''}in {res['wall_s']:.1f} s with {res['checkpoint']}")
     return 0
