@@ -75,10 +75,7 @@ class GanGenerator(LongClips):
         value, or a rule on a generator without a note head."""
         t = self.strike_threshold if threshold is None else float(threshold)
         f = self.strike_floor if floor is None else float(floor)
-        try:
-            check_strike_rule(t, f, "inference.")
-        except ConfigError as e:
-            raise ConfigError(self.source, e.problem) from None
+        check_strike_rule(t, f, "inference.", self.source)
         setter = getattr(self.model, "set_strike_rule", None)
         if setter is not None:
             setter(t, f)

@@ -237,14 +237,15 @@ class GanInferenceConfig:
         return section_from_dict(cls, preset.inference, "inference", f"preset {preset.name}")
 
 
-def check_strike_rule(threshold: float, floor: float, prefix: str = "") -> None:
-    """ConfigError unless ``threshold`` and ``floor`` are finite, >= 0, and ``floor`` > 0 only with a threshold."""
+def check_strike_rule(threshold: float, floor: float, prefix: str = "", origin: str | Path | None = None) -> None:
+    """ConfigError (naming ``origin``, e.g. the checkpoint) unless ``threshold`` and ``floor`` are finite, >= 0, and
+    ``floor`` > 0 only with a threshold."""
     t, f = float(threshold), float(floor)
     if not (math.isfinite(t) and math.isfinite(f)) or t < 0 or f < 0:
-        raise ConfigError(None, f"{prefix}strike_threshold and {prefix}strike_floor must be finite and >= 0, "
-                                f"got {threshold} and {floor}")
+        raise ConfigError(origin, f"{prefix}strike_threshold and {prefix}strike_floor must be finite and >= 0, "
+                                  f"got {threshold} and {floor}")
     if f > 0 and t == 0:
-        raise ConfigError(None, f"{prefix}strike_floor needs {prefix}strike_threshold > 0 (0: the trained gate)")
+        raise ConfigError(origin, f"{prefix}strike_floor needs {prefix}strike_threshold > 0 (0: the trained gate)")
 
 
 def gan_checkpoint_config(preset: Preset, model: GanModelConfig, normalizer: Any, size: tuple[int, int],

@@ -192,36 +192,28 @@ class NoteHead(MagnitudeToImage):
         return self.levels(self.onsets(x), self.vel(x) if self.vel is not None else None)
 
     def levels(self, onsets: torch.Tensor, velocity: torch.Tensor | None = None) -> torch.Tensor:
-        """Strikes (B, N, W) -> their levels (B, N, W) in dictionary-note units (gain, soft cap, gate); with the
-        velocity head, ``velocity`` (B, N, W) is its pre-activation ``v``."""
+        """Strikes (B, N, W) -> their levels (B, N, W) in dictionary-note units (gain, soft cap, gate or strike
+        rule); with the velocity head, ``velocity`` (B, N, W) is its pre-activation ``v``."""
         a = onsets * torch.exp(LOG_SCALE * self.log_gain)[:, None]
-        if self.strike_threshold > 0:
-            return self._ruled_levels(a, velocity)
-        if self.vel is not None:  # fire where a >= M (backward: the soft gate's sigmoid); play M + (L - M) sig(v)
+        loud = None  # the velocity head's level of each strike, M + (L - M) sig(v)
+        if self.vel is not None:
             if velocity is None:
                 raise ValueError("note head: the velocity head needs the velocity pre-activation")
+            loud = self.min_level + (self.max_level - self.min_level) * torch.sigmoid(velocity)
+        elif self.max_level > 0:  # soft cap: no strike louder than max_level dictionary notes
+            a = self.max_level * torch.tanh(a / self.max_level)
+        if self.strike_threshold > 0:  # the strike rule (inference): fire from T, play at F or louder
+            fire = (a >= self.strike_threshold).to(a.dtype)
+            return fire * (a if loud is None else loud).clamp(min=self.strike_floor)
+        if loud is not None:  # fire where a >= M (backward: the soft gate's sigmoid); play at the head's level
             m = self.min_level
             soft = torch.sigmoid(4.0 * (a - m) / m)
-            fire = soft + ((a >= m).to(a.dtype) - soft).detach()
-            return fire * (m + (self.max_level - m) * torch.sigmoid(velocity))
-        if self.max_level > 0:  # soft cap: no strike louder than max_level dictionary notes
-            a = self.max_level * torch.tanh(a / self.max_level)
+            return (soft + ((a >= m).to(a.dtype) - soft).detach()) * loud
         if self.min_level > 0:  # soft gate: a x sigmoid(4 (a - L) / L); 0.12 a at a = L / 2, 0.98 a at 2 L
             soft = a * torch.sigmoid(4.0 * (a - self.min_level) / self.min_level)
             # hard gate: forward a where a >= L, else 0 (no soft strike sounds at all); backward: the soft gate's
             a = soft + (a * (a >= self.min_level) - soft).detach() if self.hard_gate else soft
         return a
-
-    def _ruled_levels(self, a: torch.Tensor, velocity: torch.Tensor | None) -> torch.Tensor:
-        """The strike rule (:meth:`set_strike_rule`): gain x strikes (B, N, W) -> levels (B, N, W)."""
-        if self.max_level > 0 and self.vel is None:
-            a = self.max_level * torch.tanh(a / self.max_level)
-        fire = (a >= self.strike_threshold).to(a.dtype)
-        if self.vel is not None:
-            if velocity is None:
-                raise ValueError("note head: the velocity head needs the velocity pre-activation")
-            a = self.min_level + (self.max_level - self.min_level) * torch.sigmoid(velocity)
-        return fire * a.clamp(min=self.strike_floor)
 
     def roll(self, levels: torch.Tensor) -> torch.Tensor:
         """Levels (B, N, W) -> per-key strike levels (B, 88, W), summed over the hold lengths."""
